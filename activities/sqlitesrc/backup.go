@@ -1,0 +1,245 @@
+package sqlitesrc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/bulwark-dr/bulwark/repository"
+)
+
+// DefaultChunkBytes is the target amount of page data per chunk object.
+// Four MiB keeps object counts low on cloud storage while bounding memory at a
+// few buffers per worker.
+const DefaultChunkBytes = 4 << 20
+
+
+// BackupOptions describes one full backup of a live SQLite database.
+type BackupOptions struct {
+	Path        string
+	Database    string // configured name
+	BackupID    string
+	Host        string
+	Tool        string
+	Bucket      *blob.Bucket
+	Keeper      KeeperWithDescription
+	Compression string
+	Workers     int
+	ChunkBytes  int
+	// ResumeBelow: chunks below this index may exist from an earlier attempt
+	// (from the activity's heartbeat) and are re-used when still identical.
+	ResumeBelow int
+	// Progress is called as chunks are read and settle; it must be cheap.
+	Progress func(BackupProgress)
+	StartedAt time.Time
+}
+
+// KeeperWithDescription is a keeper that can say which key it holds without
+// revealing it.
+type KeeperWithDescription struct {
+	Keeper      repository.SecretsKeeper
+	Description string
+}
+
+// BackupProgress is what a running backup reports.
+type BackupProgress struct {
+	SubmittedChunks int   `json:"submitted_chunks"`
+	SettledChunks   int   `json:"settled_chunks"`
+	BytesRead       int64 `json:"bytes_read"`
+	TotalBytes      int64 `json:"total_bytes"`
+	StoredBytes     int64 `json:"stored_bytes"`
+}
+
+// BackupResult summarises a finished backup.
+type BackupResult struct {
+	Manifest      *repository.Manifest
+	ManifestBytes int64
+	ReusedChunks  int
+	AlreadyDone   bool // an earlier attempt had already written the manifest
+}
+
+// Backup takes a consistent snapshot of the database at opts.Path and writes
+// it as a full backup: key envelope first, chunks, manifest last.
+func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
+	if existing, err := repository.ReadBackup(ctx, opts.Bucket, opts.Database, opts.BackupID); err == nil {
+		// A previous attempt finished but its result was lost (worker killed
+		// after the manifest write). The backup is complete; do not redo it.
+		return &BackupResult{Manifest: existing.Manifest, AlreadyDone: true}, nil
+	} else if !errors.Is(err, repository.ErrNotFound) {
+		return nil, err
+	}
+	if opts.ChunkBytes <= 0 {
+		opts.ChunkBytes = DefaultChunkBytes
+	}
+	if opts.StartedAt.IsZero() {
+		opts.StartedAt = time.Now()
+	}
+
+	snap, err := OpenSnapshot(ctx, opts.Path)
+	if err != nil {
+		return nil, err
+	}
+	defer snap.Close()
+	snapshotAt := time.Now().UTC()
+
+	key, env, err := dataKeyFor(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+
+	pagesPerChunk := max(1, opts.ChunkBytes/snap.PageSize)
+	payloadCap := 8 + 4*pagesPerChunk + pagesPerChunk*snap.PageSize
+	cw, err := repository.NewChunkWriter(ctx, repository.ChunkWriterOptions{
+		Bucket: opts.Bucket, Database: opts.Database, BackupID: opts.BackupID, Key: key,
+		Compression: opts.Compression, Workers: opts.Workers, PayloadBytes: payloadCap,
+		ResumeBelow: opts.ResumeBelow,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	image := sha256.New()
+	total := snap.PageCount * int64(snap.PageSize)
+	var (
+		index    int
+		buf      []byte
+		first    uint32
+		inChunk  int
+		read     int64
+		pageNums = make([]uint32, 0, pagesPerChunk)
+	)
+	report := func() {
+		if opts.Progress != nil {
+			settled, stored := cw.Progress()
+			opts.Progress(BackupProgress{SubmittedChunks: index, SettledChunks: settled, BytesRead: read, TotalBytes: total, StoredBytes: stored})
+		}
+	}
+	flush := func() error {
+		// Page numbers were reserved at the front of the buffer; fill them in.
+		repository.AppendPayloadHeader(buf[:0], snap.PageSize, pageNums)
+		if err := cw.Submit(index, first, inChunk, buf); err != nil {
+			return err
+		}
+		index++
+		inChunk, buf, pageNums = 0, nil, pageNums[:0]
+		report()
+		return nil
+	}
+	headerBytes := 8 + 4*pagesPerChunk
+	err = snap.Pages(ctx, func(pgno uint32, data []byte) error {
+		if buf == nil {
+			b, err := cw.Buffer()
+			if err != nil {
+				return err
+			}
+			buf, first = b[:headerBytes], pgno
+		}
+		image.Write(data)
+		buf = append(buf, data...)
+		pageNums = append(pageNums, pgno)
+		inChunk++
+		read += int64(len(data))
+		if inChunk == pagesPerChunk {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil && inChunk > 0 {
+		// A short last chunk: move its pages down to close the gap left by
+		// the header reserved for a full chunk.
+		short := 8 + 4*inChunk
+		copy(buf[short:], buf[headerBytes:])
+		buf = buf[:short+inChunk*snap.PageSize]
+		err = flush()
+	}
+	if err != nil {
+		cw.Abort(err)
+		_, _, _ = cw.Close()
+		return nil, err
+	}
+	tables, err := snap.TableRows(ctx)
+	if err != nil {
+		cw.Abort(err)
+		_, _, _ = cw.Close()
+		return nil, err
+	}
+	schema, err := snap.SchemaHash(ctx)
+	if err != nil {
+		cw.Abort(err)
+		_, _, _ = cw.Close()
+		return nil, err
+	}
+	// The read transaction is no longer needed: let checkpoints proceed while
+	// the last chunks upload.
+	_ = snap.Close()
+
+	refs, reused, err := cw.Close()
+	if err != nil {
+		return nil, err
+	}
+	report()
+	m := &repository.Manifest{
+		BackupID: opts.BackupID,
+		Type:     repository.BackupFull,
+		Database: repository.DatabaseIdentity{
+			Name: opts.Database, Engine: "sqlite", Path: opts.Path, Host: opts.Host,
+			JournalMode: snap.JournalMode, SQLiteVersion: snap.Version,
+			ApplicationID: snap.AppID, UserVersion: snap.UserVersion,
+		},
+		PageSize:     snap.PageSize,
+		PageCount:    snap.PageCount,
+		ImageBytes:   total,
+		ImageSHA256:  hex.EncodeToString(image.Sum(nil)),
+		Compression:  compressionName(opts.Compression),
+		Key:          env,
+		Chunks:       refs,
+		SchemaSHA256: schema,
+		StartedAt:    opts.StartedAt.UTC(),
+		SnapshotAt:   snapshotAt,
+		Tool:         opts.Tool,
+	}
+	for _, r := range refs {
+		m.StoredBytes += r.StoredBytes
+	}
+	for _, t := range tables {
+		m.Tables = append(m.Tables, repository.TableRows{Name: t.Name, Rows: t.Rows})
+	}
+	n, err := repository.WriteManifest(ctx, opts.Bucket, key, m)
+	if err != nil {
+		return nil, fmt.Errorf("write manifest: %w", err)
+	}
+	return &BackupResult{Manifest: m, ManifestBytes: n, ReusedChunks: reused}, nil
+}
+
+// dataKeyFor re-uses the data key of an earlier attempt of the same backup,
+// so that its chunks stay valid, or creates and stores a new one.
+func dataKeyFor(ctx context.Context, opts BackupOptions) (*repository.DataKey, repository.KeyEnvelope, error) {
+	env, err := repository.ReadKeyEnvelope(ctx, opts.Bucket, opts.Database, opts.BackupID)
+	if err == nil {
+		key, err := repository.OpenDataKey(ctx, opts.Keeper.Keeper, env)
+		return key, env, err
+	}
+	if !errors.Is(err, repository.ErrNotFound) {
+		return nil, env, err
+	}
+	key, env, err := repository.NewDataKey(ctx, opts.Keeper.Keeper, opts.Keeper.Description, time.Now())
+	if err != nil {
+		return nil, env, err
+	}
+	if err := repository.WriteKeyEnvelope(ctx, opts.Bucket, opts.Database, opts.BackupID, env); err != nil {
+		return nil, env, fmt.Errorf("write key envelope: %w", err)
+	}
+	return key, env, nil
+}
+
+func compressionName(c string) string {
+	if c == "" {
+		return repository.CompressionDefault
+	}
+	return c
+}

@@ -1,0 +1,191 @@
+package repository
+
+import (
+	"crypto/hmac"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// BackupType names how a backup relates to earlier ones.
+type BackupType string
+
+// Backup types. Only full backups exist in format 1 so far; the page-set
+// chunk framing already carries sparse pages for the others.
+const (
+	BackupFull         BackupType = "full"
+	BackupIncremental  BackupType = "incremental"
+	BackupDifferential BackupType = "differential"
+)
+
+// Manifest describes one complete backup. It is written last: a backup
+// without a manifest does not exist for listing, restore or retention.
+type Manifest struct {
+	Format   int              `json:"format"`
+	BackupID string           `json:"backup_id"`
+	Type     BackupType       `json:"type"`
+	Parent   string           `json:"parent,omitempty"`
+	Database DatabaseIdentity `json:"database"`
+
+	PageSize    int    `json:"page_size"`
+	PageCount   int64  `json:"page_count"`
+	ImageBytes  int64  `json:"image_bytes"`
+	ImageSHA256 string `json:"image_sha256"` // SHA-256 of the logical database image (pages 1..N)
+	StoredBytes int64  `json:"stored_bytes"` // sum of the chunk objects' sizes
+
+	Compression string      `json:"compression"`
+	Key         KeyEnvelope `json:"key"`
+	Chunks      []ChunkRef  `json:"chunks"`
+
+	Tables       []TableRows `json:"tables"`
+	SchemaSHA256 string      `json:"schema_sha256"`
+
+	StartedAt  time.Time `json:"started_at"`
+	SnapshotAt time.Time `json:"snapshot_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Tool       string    `json:"tool"`
+}
+
+// DatabaseIdentity says which database a backup is of.
+type DatabaseIdentity struct {
+	Name          string `json:"name"` // configured name, the key prefix
+	Engine        string `json:"engine"`
+	Path          string `json:"path"`
+	Host          string `json:"host"`
+	JournalMode   string `json:"journal_mode"`
+	SQLiteVersion string `json:"sqlite_version"`
+	ApplicationID int64  `json:"application_id"`
+	UserVersion   int64  `json:"user_version"`
+}
+
+// ChunkRef is one chunk object of a backup.
+type ChunkRef struct {
+	Index        int    `json:"index"`
+	FirstPage    uint32 `json:"first_page"`
+	PageCount    int    `json:"page_count"`
+	StoredBytes  int64  `json:"stored_bytes"`
+	StoredSHA256 string `json:"stored_sha256"` // of the object bytes: checkable without the key
+}
+
+// TableRows is a table's row count at snapshot time.
+type TableRows struct {
+	Name string `json:"name"`
+	Rows int64  `json:"rows"`
+}
+
+// manifestFile is the stored form: the body's exact bytes and an HMAC over
+// them made with the backup's data key, so that an altered manifest (row
+// counts, hashes, chunk list) is detected by anyone holding the key.
+type manifestFile struct {
+	Body json.RawMessage `json:"body"`
+	MAC  string          `json:"mac"`
+}
+
+// SealManifest serialises m and authenticates it with the backup's data key.
+func (k *DataKey) SealManifest(m *Manifest) ([]byte, error) {
+	body, err := json.MarshalIndent(m, "  ", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode manifest: %w", err)
+	}
+	return json.MarshalIndent(manifestFile{
+		Body: body,
+		MAC:  hex.EncodeToString(k.mac([]byte("manifest"), body)),
+	}, "", "  ")
+}
+
+// ParseManifest decodes a stored manifest without authenticating it. Listing
+// uses it; anything that trusts the contents must call AuthenticateManifest.
+func ParseManifest(data []byte) (*Manifest, error) {
+	if len(data) > MaxChunkBytes {
+		return nil, fmt.Errorf("%w: manifest of %d bytes is larger than any Bulwark writes", ErrCorrupt, len(data))
+	}
+	var f manifestFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("%w: manifest is not valid JSON: %v", ErrCorrupt, err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(f.Body, &m); err != nil {
+		return nil, fmt.Errorf("%w: manifest body is not valid JSON: %v", ErrCorrupt, err)
+	}
+	if m.Format > FormatVersion {
+		return nil, fmt.Errorf("%w: manifest format %d, this Bulwark reads up to %d; upgrade Bulwark", ErrUnsupportedFormat, m.Format, FormatVersion)
+	}
+	if err := m.check(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// AuthenticateManifest checks the manifest's HMAC with the backup's data key.
+func (k *DataKey) AuthenticateManifest(data []byte) error {
+	var f manifestFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return fmt.Errorf("%w: manifest is not valid JSON: %v", ErrCorrupt, err)
+	}
+	want := k.mac([]byte("manifest"), f.Body)
+	got, err := hex.DecodeString(f.MAC)
+	if err != nil || !hmac.Equal(want, got) {
+		return fmt.Errorf("%w: manifest fails authentication (altered after it was written)", ErrCorrupt)
+	}
+	return nil
+}
+
+// check rejects manifests whose fields are inconsistent or dangerous to act
+// on, before any byte of them drives allocation or file writes.
+func (m *Manifest) check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: manifest of %q: %s", ErrCorrupt, m.BackupID, fmt.Sprintf(format, args...))
+	}
+	if err := ValidateBackupID(m.BackupID); err != nil {
+		return bad("%v", err)
+	}
+	if err := ValidateDatabaseName(m.Database.Name); err != nil {
+		return bad("%v", err)
+	}
+	if m.PageSize < 512 || m.PageSize > 65536 || m.PageSize&(m.PageSize-1) != 0 {
+		return bad("page size %d is not a power of two between 512 and 65536", m.PageSize)
+	}
+	if m.PageCount < 1 || m.PageCount > 0xfffffffe {
+		return bad("page count %d out of range", m.PageCount)
+	}
+	if m.ImageBytes != m.PageCount*int64(m.PageSize) {
+		return bad("image bytes %d ≠ page count × page size", m.ImageBytes)
+	}
+	switch m.Type {
+	case BackupFull:
+		if m.Parent != "" {
+			return bad("a full backup has a parent")
+		}
+	case BackupIncremental, BackupDifferential:
+		if err := ValidateBackupID(m.Parent); err != nil {
+			return bad("parent: %v", err)
+		}
+		if m.Parent >= m.BackupID {
+			return bad("parent %s is not older than the backup", m.Parent)
+		}
+	default:
+		return bad("unknown backup type %q", m.Type)
+	}
+	if _, err := hex.DecodeString(m.ImageSHA256); err != nil || len(m.ImageSHA256) != 64 {
+		return bad("image hash %q is not a SHA-256", m.ImageSHA256)
+	}
+	maxPages := MaxChunkBytes / m.PageSize
+	var pagesSeen int64
+	for i, c := range m.Chunks {
+		if c.Index != i {
+			return bad("chunk %d has index %d", i, c.Index)
+		}
+		if c.PageCount < 0 || c.PageCount > maxPages || c.StoredBytes < 0 || c.StoredBytes > MaxChunkBytes {
+			return bad("chunk %d has absurd size (%d pages, %d bytes)", i, c.PageCount, c.StoredBytes)
+		}
+		if len(c.StoredSHA256) != 64 {
+			return bad("chunk %d has no object hash", i)
+		}
+		pagesSeen += int64(c.PageCount)
+	}
+	if m.Type == BackupFull && pagesSeen != m.PageCount {
+		return bad("chunks hold %d pages, a full backup of %d pages needs all of them", pagesSeen, m.PageCount)
+	}
+	return nil
+}

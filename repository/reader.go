@@ -1,0 +1,338 @@
+package repository
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+	"gocloud.dev/blob"
+)
+
+// Backup is a manifest as read from storage, with its raw bytes kept for
+// authentication.
+type Backup struct {
+	Manifest *Manifest
+	raw      []byte
+}
+
+// ReadBackup reads and parses a backup's manifest. A backup without a
+// manifest (still being written, or interrupted) is ErrNotFound.
+func ReadBackup(ctx context.Context, bucket *blob.Bucket, database, backupID string) (*Backup, error) {
+	if err := ValidateDatabaseName(database); err != nil {
+		return nil, err
+	}
+	if err := ValidateBackupID(backupID); err != nil {
+		return nil, err
+	}
+	key := ManifestKey(database, backupID)
+	data, err := getObject(ctx, bucket, key, MaxChunkBytes, nil)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: no complete backup %s of database %s", ErrNotFound, backupID, database)
+		}
+		return nil, err
+	}
+	m, err := ParseManifest(data)
+	if err != nil {
+		return nil, &ObjectError{Op: "parse manifest", Key: key, Err: err}
+	}
+	if m.BackupID != backupID || m.Database.Name != database {
+		return nil, &ObjectError{Op: "parse manifest", Key: key, Err: fmt.Errorf("%w: manifest is of %s/%s, stored as %s/%s", ErrCorrupt, m.Database.Name, m.BackupID, database, backupID)}
+	}
+	return &Backup{Manifest: m, raw: data}, nil
+}
+
+// Open unwraps the backup's data key with keeper and authenticates the
+// manifest with it.
+func (b *Backup) Open(ctx context.Context, keeper SecretsKeeper) (*DataKey, error) {
+	key, err := OpenDataKey(ctx, keeper, b.Manifest.Key)
+	if err != nil {
+		return nil, fmt.Errorf("backup %s: %w", b.Manifest.BackupID, err)
+	}
+	if err := key.AuthenticateManifest(b.raw); err != nil {
+		return nil, fmt.Errorf("backup %s: %w", b.Manifest.BackupID, err)
+	}
+	return key, nil
+}
+
+// ListBackups returns the ids of the complete backups of a database, oldest
+// first. Only backups whose manifest exists are listed: chunks of an
+// interrupted backup never show up here.
+func ListBackups(ctx context.Context, bucket *blob.Bucket, database string) ([]string, error) {
+	if err := ValidateDatabaseName(database); err != nil {
+		return nil, err
+	}
+	prefix := BackupsPrefix(database)
+	var ids []string
+	it := bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		if !obj.IsDir {
+			continue
+		}
+		id := strings.TrimSuffix(strings.TrimPrefix(obj.Key, prefix), "/")
+		if ValidateBackupID(id) != nil {
+			continue
+		}
+		ok, err := bucket.Exists(ctx, ManifestKey(database, id))
+		if err != nil {
+			return nil, fmt.Errorf("check manifest of %s: %w", id, err)
+		}
+		if ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+// ListDatabases returns the names of databases that have objects in bucket.
+func ListDatabases(ctx context.Context, bucket *blob.Bucket) ([]string, error) {
+	var names []string
+	it := bucket.List(&blob.ListOptions{Prefix: databasesPrefix, Delimiter: "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list databases: %w", err)
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(obj.Key, databasesPrefix), "/")
+		if obj.IsDir && ValidateDatabaseName(name) == nil {
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
+// RestoreOptions configures RestoreImage.
+type RestoreOptions struct {
+	Workers int
+	// StartChunk skips chunks below it: they were written to the file by an
+	// earlier attempt (the activity's heartbeat says so).
+	StartChunk int
+	// Progress, when set, is called after chunks settle in order with the
+	// number of settled chunks and the image bytes they hold.
+	Progress func(settledChunks int, bytes int64)
+}
+
+// RestoreImage writes the pages of a full backup into f at their offsets,
+// truncates f to the image size and fsyncs it. It does not check the image
+// hash; call HashFile afterwards so that what is checked is what is on disk.
+func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Manifest, f *os.File, opts RestoreOptions) error {
+	if m.Type != BackupFull {
+		return fmt.Errorf("%w: restoring %s backups is not supported by this version", ErrBadInput, m.Type)
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	jobs := make(chan ChunkRef)
+	var (
+		mu      sync.Mutex
+		done    = make([]bool, len(m.Chunks))
+		settled = opts.StartChunk
+		bytes   int64
+		wg      sync.WaitGroup
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxChunkBytes))
+			if err != nil {
+				cancel(err)
+				return
+			}
+			defer dec.Close()
+			var obj, compressed, payload []byte
+			for ref := range jobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				obj, compressed, payload, err = restoreChunk(ctx, bucket, key, dec, m, ref, f, obj, compressed, payload)
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				mu.Lock()
+				done[ref.Index] = true
+				bytes += int64(ref.PageCount) * int64(m.PageSize)
+				for settled < len(done) && done[settled] {
+					settled++
+				}
+				s, b := settled, bytes
+				mu.Unlock()
+				if opts.Progress != nil {
+					opts.Progress(s, b)
+				}
+			}
+		}()
+	}
+	for i := opts.StartChunk; i < len(m.Chunks) && ctx.Err() == nil; i++ {
+		select {
+		case jobs <- m.Chunks[i]:
+		case <-ctx.Done():
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if err := f.Truncate(m.ImageBytes); err != nil {
+		return fmt.Errorf("truncate restored file: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("fsync restored file: %w", err)
+	}
+	return nil
+}
+
+func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, error) {
+	objKey := ChunkKey(m.Database.Name, m.BackupID, ref.Index)
+	obj, err := getObject(ctx, bucket, objKey, MaxChunkBytes, obj)
+	if err != nil {
+		return obj, compressed, payload, fmt.Errorf("chunk %d of backup %s: %w", ref.Index, m.BackupID, err)
+	}
+	sum := sha256.Sum256(obj)
+	if hex.EncodeToString(sum[:]) != ref.StoredSHA256 {
+		return obj, compressed, payload, &ObjectError{Op: "check", Key: objKey, Err: fmt.Errorf("%w: stored object hash differs from the manifest (bit rot or tampering)", ErrCorrupt)}
+	}
+	compressed, err = key.OpenChunk(compressed[:0], obj, m.BackupID, ref.Index)
+	if err != nil {
+		return obj, compressed, payload, &ObjectError{Op: "open", Key: objKey, Err: err}
+	}
+	payload, err = dec.DecodeAll(compressed, payload[:0])
+	if err != nil {
+		return obj, compressed, payload, &ObjectError{Op: "decompress", Key: objKey, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
+	}
+	set, err := DecodePayload(payload, m.PageSize)
+	if err != nil {
+		return obj, compressed, payload, &ObjectError{Op: "decode", Key: objKey, Err: err}
+	}
+	if len(set.Pages) != ref.PageCount || (len(set.Pages) > 0 && set.Pages[0] != ref.FirstPage) {
+		return obj, compressed, payload, &ObjectError{Op: "decode", Key: objKey, Err: fmt.Errorf("%w: chunk holds %d pages from %d, manifest says %d from %d", ErrCorrupt, len(set.Pages), firstOr0(set.Pages), ref.PageCount, ref.FirstPage)}
+	}
+	// Write runs of consecutive pages with one WriteAt each.
+	for i := 0; i < len(set.Pages); {
+		j := i + 1
+		for j < len(set.Pages) && set.Pages[j] == set.Pages[j-1]+1 {
+			j++
+		}
+		if int64(set.Pages[j-1]) > m.PageCount {
+			return obj, compressed, payload, &ObjectError{Op: "decode", Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[j-1], m.PageCount)}
+		}
+		off := int64(set.Pages[i]-1) * int64(m.PageSize)
+		if _, err := f.WriteAt(set.Data[i*m.PageSize:j*m.PageSize], off); err != nil {
+			return obj, compressed, payload, fmt.Errorf("write pages %d-%d: %w", set.Pages[i], set.Pages[j-1], err)
+		}
+		i = j
+	}
+	return obj, compressed, payload, nil
+}
+
+func firstOr0(p []uint32) uint32 {
+	if len(p) == 0 {
+		return 0
+	}
+	return p[0]
+}
+
+// HashFile returns the hex SHA-256 of a file's contents.
+func HashFile(path string) (string, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+	if err != nil {
+		return "", n, fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// VerifyRecord is the result of one verification, stored next to the backup.
+type VerifyRecord struct {
+	BackupID       string            `json:"backup_id"`
+	VerifiedAt     string            `json:"verified_at"`
+	OK             bool              `json:"ok"`
+	Problems       []string          `json:"problems,omitempty"`
+	ChunksChecked  int               `json:"chunks_checked"`
+	BytesRead      int64             `json:"bytes_read"`
+	ImageSHA256    string            `json:"image_sha256"`
+	IntegrityCheck string            `json:"integrity_check"`
+	ForeignKeys    string            `json:"foreign_key_check"`
+	RowCounts      map[string]string `json:"row_counts,omitempty"`
+	Worker         string            `json:"worker"`
+}
+
+// WriteVerifyRecord stores rec under the backup's verify/ prefix.
+func WriteVerifyRecord(ctx context.Context, bucket *blob.Bucket, database, key string, rec VerifyRecord) error {
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return putObject(ctx, bucket, key, data, nil)
+}
+
+// LatestVerifyRecord returns the newest verification record of a backup, or
+// nil when it has never been verified.
+func LatestVerifyRecord(ctx context.Context, bucket *blob.Bucket, database, backupID string) (*VerifyRecord, error) {
+	prefix := BackupPrefix(database, backupID) + verifyDir
+	it := bucket.List(&blob.ListOptions{Prefix: prefix})
+	var newest string
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list verify records of %s: %w", backupID, err)
+		}
+		if strings.HasSuffix(obj.Key, ".json") && obj.Key > newest {
+			newest = obj.Key
+		}
+	}
+	if newest == "" {
+		return nil, nil
+	}
+	data, err := getObject(ctx, bucket, newest, 1<<20, nil)
+	if err != nil {
+		return nil, err
+	}
+	var rec VerifyRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("%w: verify record %s: %v", ErrCorrupt, newest, err)
+	}
+	return &rec, nil
+}
+
+func jsonUnmarshalStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}

@@ -1,0 +1,125 @@
+package repository
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"gocloud.dev/blob"
+	"gocloud.dev/gcerrors"
+)
+
+// putObject writes data under key and makes it durable before returning.
+// Object stores are durable once the write is acknowledged; for file://
+// destinations (local disk, network shares) the file and its directory are
+// fsynced, because a manifest must never be listed ahead of data that a power
+// cut could still take away.
+func putObject(ctx context.Context, bucket *blob.Bucket, key string, data []byte, metadata map[string]string) error {
+	var file *os.File
+	opts := &blob.WriterOptions{
+		ContentType:                 "application/octet-stream",
+		DisableContentTypeDetection: true,
+		Metadata:                    metadata,
+		BeforeWrite: func(as func(any) bool) error {
+			var f *os.File
+			if as(&f) {
+				file = f
+			}
+			return nil
+		},
+	}
+	// Cancelling writeCtx aborts the write: no partial object becomes visible.
+	writeCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w, err := bucket.NewWriter(writeCtx, key, opts)
+	if err != nil {
+		return &ObjectError{Op: "create object", Key: key, Err: err}
+	}
+	if _, err := w.Write(data); err != nil {
+		cancel()
+		_ = w.Close()
+		return &ObjectError{Op: "write object", Key: key, Err: err}
+	}
+	if file != nil {
+		if err := file.Sync(); err != nil {
+			cancel()
+			_ = w.Close()
+			return &ObjectError{Op: "fsync object", Key: key, Err: err}
+		}
+	}
+	if err := w.Close(); err != nil {
+		return &ObjectError{Op: "close object", Key: key, Err: err}
+	}
+	if file != nil {
+		// The temp file was renamed into the object's directory (fileblob
+		// with no_tmp_dir); make the rename itself durable.
+		if err := syncDir(filepath.Dir(file.Name())); err != nil {
+			return &ObjectError{Op: "fsync directory of", Key: key, Err: err}
+		}
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// getObject reads a whole object of at most limit bytes. A missing object is
+// ErrNotFound; a larger one is ErrCorrupt (no Bulwark object is that big).
+func getObject(ctx context.Context, bucket *blob.Bucket, key string, limit int64, buf []byte) ([]byte, error) {
+	r, err := bucket.NewReader(ctx, key, nil)
+	if err != nil {
+		if gcerrors.Code(err) == gcerrors.NotFound {
+			return nil, &ObjectError{Op: "read", Key: key, Err: ErrNotFound}
+		}
+		return nil, &ObjectError{Op: "open", Key: key, Err: err}
+	}
+	defer r.Close()
+	if r.Size() > limit {
+		return nil, &ObjectError{Op: "read", Key: key, Err: fmt.Errorf("%w: object of %d bytes exceeds the %d-byte limit", ErrCorrupt, r.Size(), limit)}
+	}
+	buf = buf[:0]
+	if int64(cap(buf)) < r.Size() {
+		buf = make([]byte, 0, r.Size())
+	}
+	buf, err = readAllInto(buf, io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, &ObjectError{Op: "read", Key: key, Err: err}
+	}
+	if int64(len(buf)) > limit {
+		return nil, &ObjectError{Op: "read", Key: key, Err: fmt.Errorf("%w: object exceeds the %d-byte limit", ErrCorrupt, limit)}
+	}
+	return buf, nil
+}
+
+func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// IsNotFound reports whether err means a missing backup or object.
+func IsNotFound(err error) bool {
+	return errors.Is(err, ErrNotFound) || gcerrors.Code(err) == gcerrors.NotFound
+}
