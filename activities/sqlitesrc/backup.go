@@ -18,7 +18,6 @@ import (
 // few buffers per worker.
 const DefaultChunkBytes = 4 << 20
 
-
 // BackupOptions describes one full backup of a live SQLite database.
 type BackupOptions struct {
 	Path        string
@@ -35,7 +34,7 @@ type BackupOptions struct {
 	// (from the activity's heartbeat) and are re-used when still identical.
 	ResumeBelow int
 	// Progress is called as chunks are read and settle; it must be cheap.
-	Progress func(BackupProgress)
+	Progress  func(BackupProgress)
 	StartedAt time.Time
 }
 

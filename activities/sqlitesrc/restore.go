@@ -17,6 +17,18 @@ import (
 // ErrTarget marks a restore target that cannot be written or is in use.
 var ErrTarget = errors.New("restore target problem")
 
+// TargetError is a restore target problem, described for the operator.
+type TargetError struct{ Msg string }
+
+func (e *TargetError) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrTarget) hold.
+func (e *TargetError) Is(target error) bool { return target == ErrTarget }
+
+func targetErrorf(format string, args ...any) error {
+	return &TargetError{Msg: fmt.Sprintf(format, args...)}
+}
+
 // RestoreOptions describes the download half of a restore.
 type RestoreOptions struct {
 	Bucket   *blob.Bucket
@@ -28,7 +40,7 @@ type RestoreOptions struct {
 	TempPath   string
 	StartChunk int
 	Workers    int
-	Progress   func(settledChunks int, bytes int64)
+	Progress   func(settledChunks int, bytes, total int64)
 }
 
 // TempPathFor is where a restore of backupID to target is staged.
@@ -58,8 +70,12 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 		return nil, targetError("create restore file", opts.TempPath, err)
 	}
 	m := b.Manifest
+	var progress func(int, int64)
+	if opts.Progress != nil {
+		progress = func(settled int, bytes int64) { opts.Progress(settled, bytes, m.ImageBytes) }
+	}
 	err = repository.RestoreImage(ctx, opts.Bucket, key, m, f, repository.RestoreOptions{
-		Workers: opts.Workers, StartChunk: opts.StartChunk, Progress: opts.Progress,
+		Workers: opts.Workers, StartChunk: opts.StartChunk, Progress: progress,
 	})
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = targetError("close restore file", opts.TempPath, cerr)
@@ -83,15 +99,19 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 }
 
 // CheckTarget says whether a restore may proceed to target: its directory
-// must exist and be writable, and no other process may have it open.
+// must be writable (it is created when missing), and no other process may
+// have the target open.
 func CheckTarget(target string) (exists bool, err error) {
 	dir := filepath.Dir(target)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return false, targetError("create restore target directory", dir, err)
+	}
 	info, err := os.Stat(dir)
 	if err != nil {
 		return false, targetError("restore target directory", dir, err)
 	}
 	if !info.IsDir() {
-		return false, fmt.Errorf("%w: %s is not a directory", ErrTarget, dir)
+		return false, targetErrorf("restore target directory %s is not a directory", dir)
 	}
 	if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
 		return false, targetError("restore target directory", dir, err)
@@ -103,12 +123,12 @@ func CheckTarget(target string) (exists bool, err error) {
 	case err != nil:
 		return false, targetError("restore target", target, err)
 	case ti.IsDir():
-		return true, fmt.Errorf("%w: restore target %s is a directory", ErrTarget, target)
+		return true, targetErrorf("restore target %s is a directory", target)
 	}
 	if inUse, err := inUseByOtherProcess(target); err != nil {
 		return true, targetError("check locks on", target, err)
 	} else if inUse {
-		return true, fmt.Errorf("%w: %s is open in another process (it holds SQLite locks); stop the application before restoring over it, or restore to a new path", ErrTarget, target)
+		return true, targetErrorf("%s is open in another process (it holds SQLite locks); stop the application before restoring over it, or restore to a new path", target)
 	}
 	return true, nil
 }
@@ -125,7 +145,7 @@ func SwapIn(temp, target, emergency string) (string, error) {
 	saved := ""
 	if _, err := os.Lstat(target); err == nil {
 		if inUse, err := inUseByOtherProcess(target); err == nil && inUse {
-			return "", fmt.Errorf("%w: %s is open in another process; stop the application before restoring over it", ErrTarget, target)
+			return "", targetErrorf("%s is open in another process; stop the application before restoring over it", target)
 		}
 		if err := preserve(target, emergency); err != nil {
 			return "", targetError("keep emergency copy of", target, err)
@@ -200,11 +220,13 @@ func syncDir(dir string) error {
 func targetError(op, path string, err error) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w: %s %s does not exist", ErrTarget, op, path)
+		return targetErrorf("%s %s does not exist", op, path)
 	case errors.Is(err, os.ErrPermission), errors.Is(err, syscall.EROFS):
-		return fmt.Errorf("%w: %s %s is not writable: %v", ErrTarget, op, path, err)
+		return targetErrorf("%s %s is not writable (%v)", op, path, errors.Unwrap(err))
+	case errors.Is(err, syscall.ENOTDIR):
+		return targetErrorf("%s %s: a part of the path is a file, not a directory", op, path)
 	case errors.Is(err, syscall.ENOSPC):
-		return fmt.Errorf("%w: %s %s: no space left on device", ErrTarget, op, path)
+		return targetErrorf("%s %s: no space left on device", op, path)
 	}
 	return fmt.Errorf("%s %s: %w", op, path, err)
 }

@@ -418,8 +418,13 @@ func TestSwapInKeepsEmergencyCopyAndDropsStaleWAL(t *testing.T) {
 
 func TestCheckTarget(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := CheckTarget(filepath.Join(dir, "no-such-dir", "x.db")); !errors.Is(err, ErrTarget) || !strings.Contains(err.Error(), "does not exist") {
-		t.Fatalf("missing directory: %v", err)
+	if exists, err := CheckTarget(filepath.Join(dir, "new-dir", "x.db")); err != nil || exists {
+		t.Fatalf("missing directory is created: %v %v", exists, err)
+	}
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o600)
+	if _, err := CheckTarget(filepath.Join(blocker, "x.db")); !errors.Is(err, ErrTarget) || !strings.Contains(err.Error(), blocker) {
+		t.Fatalf("directory path through a file: %v", err)
 	}
 	ro := filepath.Join(dir, "ro")
 	os.Mkdir(ro, 0o500)

@@ -1,0 +1,163 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"gocloud.dev/blob"
+
+	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
+	"github.com/bulwark-dr/bulwark/repository"
+)
+
+// SQLiteActivities work on the SQLite files of one host. The worker of that
+// host registers them on HostQueue(host).
+type SQLiteActivities struct {
+	Host string
+	// Databases maps configured names to absolute paths on this host.
+	Databases   map[string]string
+	Bucket      *blob.Bucket
+	Keeper      sqlitesrc.KeeperWithDescription
+	Compression string
+	Workers     int
+	ChunkBytes  int
+	Tool        string
+}
+
+func (a *SQLiteActivities) path(name string) (string, error) {
+	p, ok := a.Databases[name]
+	if !ok {
+		return "", badInput("database %q is not configured on host %s (configured here: %s)", name, a.Host, keys(a.Databases))
+	}
+	return p, nil
+}
+
+// SnapshotSQLite takes a hot, consistent snapshot of a database and stores it
+// as a full backup. On retry it resumes: chunks an earlier attempt uploaded
+// are re-used when the database still holds the same pages.
+func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput) (SnapshotOutput, error) {
+	start := time.Now()
+	path, err := a.path(in.Database)
+	if err != nil {
+		return SnapshotOutput{}, err
+	}
+	if err := repository.ValidateBackupID(in.BackupID); err != nil {
+		return SnapshotOutput{}, boundary(err)
+	}
+	var resume Progress
+	if activity.HasHeartbeatDetails(ctx) {
+		_ = activity.GetHeartbeatDetails(ctx, &resume)
+		activity.GetLogger(ctx).Info("resuming backup", "backup", in.BackupID, "chunks_settled", resume.Chunk, "chunks_started", resume.Submitted)
+	}
+	res, err := sqlitesrc.Backup(ctx, sqlitesrc.BackupOptions{
+		Path: path, Database: in.Database, BackupID: in.BackupID, Host: a.Host, Tool: a.Tool,
+		Bucket: a.Bucket, Keeper: a.Keeper, Compression: a.Compression, Workers: a.Workers,
+		ChunkBytes: a.ChunkBytes, ResumeBelow: resume.Submitted, StartedAt: in.StartedAt,
+		Progress: func(p sqlitesrc.BackupProgress) {
+			activity.RecordHeartbeat(ctx, Progress{Phase: "backup", Chunk: p.SettledChunks, Submitted: p.SubmittedChunks, Offset: p.BytesRead, Total: p.TotalBytes})
+		},
+	})
+	if err != nil {
+		return SnapshotOutput{}, boundary(fmt.Errorf("back up %s: %w", in.Database, err))
+	}
+	m := res.Manifest
+	out := SnapshotOutput{
+		BackupID: m.BackupID, ManifestKey: repository.ManifestKey(m.Database.Name, m.BackupID),
+		PageCount: m.PageCount, ImageBytes: m.ImageBytes, StoredBytes: m.StoredBytes,
+		ImageSHA256: m.ImageSHA256, Chunks: len(m.Chunks), ReusedChunks: res.ReusedChunks,
+		Tables: len(m.Tables), JournalMode: m.Database.JournalMode, SnapshotAt: m.SnapshotAt,
+		Duration: Duration(time.Since(start)),
+	}
+	for _, t := range m.Tables {
+		out.Rows += t.Rows
+	}
+	return out, nil
+}
+
+// InspectRestoreTarget resolves a restore target and says whether a file is
+// already there. A target that cannot be written, or that another process
+// has open, is a non-retryable error.
+func (a *SQLiteActivities) InspectRestoreTarget(ctx context.Context, in TargetInput) (TargetOutput, error) {
+	target := in.Target
+	if target == "" {
+		p, err := a.path(in.Database)
+		if err != nil {
+			return TargetOutput{}, err
+		}
+		target = p
+	}
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		return TargetOutput{}, badInput("restore target %q: %v", target, err)
+	}
+	exists, err := sqlitesrc.CheckTarget(abs)
+	if err != nil {
+		return TargetOutput{}, boundary(err)
+	}
+	return TargetOutput{Target: abs, Exists: exists}, nil
+}
+
+// RestoreSQLite stages a backup next to its target: it writes the image to a
+// temp file, fsyncs it and checks its hash against the manifest. It resumes
+// from the last chunk its heartbeat recorded.
+func (a *SQLiteActivities) RestoreSQLite(ctx context.Context, in RestoreInput) (RestoreOutput, error) {
+	start := time.Now()
+	if !filepath.IsAbs(in.Target) {
+		return RestoreOutput{}, badInput("restore target %q must be an absolute path", in.Target)
+	}
+	var resume Progress
+	tmp := sqlitesrc.TempPathFor(in.Target, in.BackupID)
+	if activity.HasHeartbeatDetails(ctx) {
+		if err := activity.GetHeartbeatDetails(ctx, &resume); err != nil {
+			resume = Progress{}
+		}
+		if _, err := os.Stat(tmp); err != nil {
+			resume = Progress{} // the staged file is gone: start over
+		}
+	}
+	m, err := sqlitesrc.RestoreToTemp(ctx, sqlitesrc.RestoreOptions{
+		Bucket: a.Bucket, Keeper: a.Keeper.Keeper, Database: in.Database, BackupID: in.BackupID,
+		TempPath: tmp, StartChunk: resume.Chunk, Workers: a.Workers,
+		Progress: func(settled int, bytes, total int64) {
+			activity.RecordHeartbeat(ctx, Progress{Phase: "restore", Chunk: settled, Offset: bytes, Total: total})
+		},
+	})
+	if err != nil {
+		return RestoreOutput{}, boundary(fmt.Errorf("restore %s of %s: %w", in.BackupID, in.Database, err))
+	}
+	return RestoreOutput{TempPath: tmp, ImageBytes: m.ImageBytes, ImageSHA256: m.ImageSHA256, Duration: Duration(time.Since(start))}, nil
+}
+
+// SwapInRestore moves a staged restore into place, keeping any existing file
+// as an emergency copy.
+func (a *SQLiteActivities) SwapInRestore(ctx context.Context, in SwapInput) (SwapOutput, error) {
+	if !filepath.IsAbs(in.Target) || !filepath.IsAbs(in.TempPath) || !filepath.IsAbs(in.EmergencyPath) {
+		return SwapOutput{}, badInput("swap paths must be absolute")
+	}
+	saved, err := sqlitesrc.SwapIn(in.TempPath, in.Target, in.EmergencyPath)
+	if err != nil {
+		return SwapOutput{EmergencyCopy: saved}, boundary(err)
+	}
+	return SwapOutput{EmergencyCopy: saved}, nil
+}
+
+// DiscardRestore removes a staged restore (after a rejection or a
+// cancellation). A file already gone is fine.
+func (a *SQLiteActivities) DiscardRestore(ctx context.Context, in DiscardInput) error {
+	if !filepath.IsAbs(in.TempPath) || !isStagedRestore(in.TempPath) {
+		return badInput("%q is not a staged restore", in.TempPath)
+	}
+	if err := os.Remove(in.TempPath); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return nil
+}
+
+func isStagedRestore(p string) bool {
+	return strings.Contains(filepath.Base(p), ".bulwark-restore-")
+}

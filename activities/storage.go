@@ -1,0 +1,224 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"gocloud.dev/blob"
+
+	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
+	"github.com/bulwark-dr/bulwark/repository"
+)
+
+// StorageActivities read and check backups in storage; any worker can run
+// them.
+type StorageActivities struct {
+	Bucket  *blob.Bucket
+	Keeper  repository.SecretsKeeper
+	TempDir string // scratch space for rebuilding images during verify
+	Worker  string
+	Workers int
+}
+
+// VerifyBackup reads every object of a backup back, checks hashes and
+// authentication, rebuilds the database in a scratch file, runs SQLite's
+// integrity and foreign key checks, compares row counts, schema and image
+// hash with the manifest, and stores the result next to the backup. A backup
+// that fails verification is reported in the output (OK false) and the
+// record, not as an activity error, so the workflow can act on it.
+func (a *StorageActivities) VerifyBackup(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
+	start := time.Now()
+	out := VerifyOutput{BackupID: in.BackupID}
+	b, err := repository.ReadBackup(ctx, a.Bucket, in.Database, in.BackupID)
+	if err != nil {
+		return out, boundary(err)
+	}
+	m := b.Manifest
+	out.Chunks = len(m.Chunks)
+	problems, check := a.verify(ctx, b)
+	out.Problems = problems
+	out.OK = len(problems) == 0
+	out.Integrity, out.ForeignKey = check.Integrity, check.ForeignKeys
+	if ctx.Err() != nil {
+		return out, ctx.Err()
+	}
+	for _, c := range m.Chunks {
+		out.BytesRead += c.StoredBytes
+	}
+	now := time.Now()
+	rec := repository.VerifyRecord{
+		BackupID: in.BackupID, VerifiedAt: now.UTC().Format(time.RFC3339Nano), OK: out.OK,
+		Problems: problems, ChunksChecked: out.Chunks, BytesRead: out.BytesRead,
+		ImageSHA256: m.ImageSHA256, IntegrityCheck: check.Integrity, ForeignKeys: check.ForeignKeys,
+		Worker: a.Worker,
+	}
+	out.RecordKey = repository.VerifyRecordKey(in.Database, in.BackupID, now)
+	if err := repository.WriteVerifyRecord(ctx, a.Bucket, in.Database, out.RecordKey, rec); err != nil {
+		return out, fmt.Errorf("record verification of %s: %w", in.BackupID, err)
+	}
+	out.Duration = Duration(time.Since(start))
+	return out, nil
+}
+
+// verify returns every problem found; an empty list means the backup is good.
+func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([]string, sqlitesrc.CheckResult) {
+	var check sqlitesrc.CheckResult
+	m := b.Manifest
+	key, err := b.Open(ctx, a.Keeper)
+	if err != nil {
+		return []string{err.Error()}, check
+	}
+	dir := a.TempDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return []string{fmt.Sprintf("scratch directory %s: %v", dir, err)}, check
+	}
+	f, err := os.CreateTemp(dir, "verify-"+m.BackupID+"-*.db")
+	if err != nil {
+		return []string{fmt.Sprintf("scratch file in %s: %v", dir, err)}, check
+	}
+	defer os.Remove(f.Name())
+	err = repository.RestoreImage(ctx, a.Bucket, key, m, f, repository.RestoreOptions{
+		Workers: a.Workers,
+		Progress: func(settled int, bytes int64) {
+			activity.RecordHeartbeat(ctx, Progress{Phase: "verify", Chunk: settled, Offset: bytes, Total: m.ImageBytes})
+		},
+	})
+	f.Close()
+	if err != nil {
+		return []string{err.Error()}, check
+	}
+	var problems []string
+	sum, n, err := repository.HashFile(f.Name())
+	if err != nil {
+		return []string{err.Error()}, check
+	}
+	if sum != m.ImageSHA256 || n != m.ImageBytes {
+		problems = append(problems, fmt.Sprintf("image hash %s (%d bytes) differs from the manifest's %s (%d bytes)", sum, n, m.ImageSHA256, m.ImageBytes))
+	}
+	check, err = sqlitesrc.CheckFile(ctx, f.Name())
+	if err != nil {
+		return append(problems, err.Error()), check
+	}
+	if check.Integrity != "ok" {
+		problems = append(problems, "integrity_check: "+check.Integrity)
+	}
+	if check.ForeignKeys != "ok" {
+		problems = append(problems, "foreign_key_check: "+check.ForeignKeys)
+	}
+	if check.SchemaHash != m.SchemaSHA256 {
+		problems = append(problems, "schema differs from the manifest's schema hash")
+	}
+	got := map[string]int64{}
+	for _, t := range check.Tables {
+		got[t.Name] = t.Rows
+	}
+	for _, t := range m.Tables {
+		if r, ok := got[t.Name]; !ok || r != t.Rows {
+			problems = append(problems, fmt.Sprintf("table %s has %d rows, the manifest counted %d", t.Name, r, t.Rows))
+		}
+	}
+	return problems, check
+}
+
+// ListBackups lists complete backups with their last verification. Only
+// backups whose manifest exists appear.
+func (a *StorageActivities) ListBackups(ctx context.Context, in ListInput) (ListOutput, error) {
+	limit := in.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	var names []string
+	if in.Database != "" {
+		if err := repository.ValidateDatabaseName(in.Database); err != nil {
+			return ListOutput{}, boundary(err)
+		}
+		names = []string{in.Database}
+	} else {
+		var err error
+		if names, err = repository.ListDatabases(ctx, a.Bucket); err != nil {
+			return ListOutput{}, err
+		}
+	}
+	var out ListOutput
+	for _, db := range names {
+		ids, err := repository.ListBackups(ctx, a.Bucket, db)
+		if err != nil {
+			return ListOutput{}, err
+		}
+		for _, id := range ids {
+			s := BackupSummary{Database: db, BackupID: id, Verified: "never"}
+			b, err := repository.ReadBackup(ctx, a.Bucket, db, id)
+			if err != nil {
+				s.Verified = "UNREADABLE: " + err.Error()
+				out.Backups = append(out.Backups, s)
+				continue
+			}
+			m := b.Manifest
+			s.Type, s.Parent, s.SnapshotAt = string(m.Type), m.Parent, m.SnapshotAt
+			s.ImageBytes, s.StoredBytes, s.Chunks = m.ImageBytes, m.StoredBytes, len(m.Chunks)
+			if rec, err := repository.LatestVerifyRecord(ctx, a.Bucket, db, id); err == nil && rec != nil {
+				s.Verified, s.VerifiedAt = "ok", rec.VerifiedAt
+				if !rec.OK {
+					s.Verified = "FAILED"
+				}
+			}
+			out.Backups = append(out.Backups, s)
+		}
+	}
+	sort.SliceStable(out.Backups, func(i, j int) bool { return out.Backups[i].BackupID < out.Backups[j].BackupID })
+	if len(out.Backups) > limit {
+		out.Backups, out.Truncated = out.Backups[len(out.Backups)-limit:], true
+	}
+	return out, nil
+}
+
+// ResolveBackup turns "latest", a backup id, or a time (RFC 3339: the newest
+// backup at or before it) into a backup id.
+func (a *StorageActivities) ResolveBackup(ctx context.Context, in ResolveInput) (ResolveOutput, error) {
+	if err := repository.ValidateDatabaseName(in.Database); err != nil {
+		return ResolveOutput{}, boundary(err)
+	}
+	ref := strings.TrimSpace(in.Ref)
+	if repository.ValidateBackupID(ref) == nil {
+		if _, err := repository.ReadBackup(ctx, a.Bucket, in.Database, ref); err != nil {
+			return ResolveOutput{}, boundary(err)
+		}
+		return ResolveOutput{BackupID: ref}, nil
+	}
+	var until time.Time
+	if ref != "" && ref != "latest" {
+		t, err := time.Parse(time.RFC3339, ref)
+		if err != nil {
+			return ResolveOutput{}, badInput("backup %q is neither a backup id, \"latest\", nor an RFC 3339 time such as 2026-11-01T14:00:00Z", ref)
+		}
+		until = t
+	}
+	ids, err := repository.ListBackups(ctx, a.Bucket, in.Database)
+	if err != nil {
+		return ResolveOutput{}, err
+	}
+	for i := len(ids) - 1; i >= 0; i-- {
+		if until.IsZero() {
+			return ResolveOutput{BackupID: ids[i]}, nil
+		}
+		b, err := repository.ReadBackup(ctx, a.Bucket, in.Database, ids[i])
+		if err != nil {
+			continue
+		}
+		if !b.Manifest.SnapshotAt.After(until) {
+			return ResolveOutput{BackupID: ids[i]}, nil
+		}
+	}
+	if until.IsZero() {
+		return ResolveOutput{}, boundary(fmt.Errorf("%w: database %s has no complete backups", repository.ErrNotFound, in.Database))
+	}
+	return ResolveOutput{}, boundary(fmt.Errorf("%w: database %s has no backup at or before %s", repository.ErrNotFound, in.Database, until.Format(time.RFC3339)))
+}

@@ -1,0 +1,320 @@
+// Package config reads Bulwark's YAML configuration. Only the commands
+// (workers/, starter/) use it; library packages take plain values.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Temporal connection defaults; flags, TEMPORAL_* variables and
+	// envconfig profiles take precedence.
+	Temporal Temporal `yaml:"temporal"`
+	// Host is the default host of databases that name none: the worker on
+	// that host owns their files. Default: this machine's hostname.
+	Host string `yaml:"host"`
+	// Destination is where backups are stored: a gocloud.dev blob URL
+	// (file:///backups, s3://bucket?region=…) or a plain directory path.
+	Destination string `yaml:"destination"`
+	// Keeper wraps the per-backup data keys: keyfile:///path (created on
+	// first run with mode 0600) or a gocloud.dev secrets URL (awskms://…).
+	Keeper string `yaml:"keeper"`
+	// Compression: zstd-fastest, zstd (default) or zstd-better.
+	Compression string     `yaml:"compression"`
+	Databases   []Database `yaml:"databases"`
+	Restore     Restore    `yaml:"restore"`
+	// ScratchDir holds images rebuilt during verification. Default: the
+	// system temp directory.
+	ScratchDir string `yaml:"scratch_dir"`
+
+	// Dir is the directory of the config file; relative paths resolve
+	// against it.
+	Dir string `yaml:"-"`
+	// Path is where the config was read from.
+	Path string `yaml:"-"`
+}
+
+// Temporal holds connection defaults.
+type Temporal struct {
+	Address   string `yaml:"address"`
+	Namespace string `yaml:"namespace"`
+}
+
+// Database is one SQLite database to protect.
+type Database struct {
+	Name   string `yaml:"name"`
+	Path   string `yaml:"path"`
+	Host   string `yaml:"host"`
+	Verify *bool  `yaml:"verify_after_backup"`
+}
+
+// VerifyAfterBackup reports whether backups of d are verified right away
+// (the default).
+func (d Database) VerifyAfterBackup() bool { return d.Verify == nil || *d.Verify }
+
+// Restore holds restore settings.
+type Restore struct {
+	// ApprovalTimeout bounds how long a restore that would replace a file
+	// waits for approval.
+	ApprovalTimeout Duration `yaml:"approval_timeout"`
+}
+
+// Duration is a time.Duration written as "24h" in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration such as 30m or 24h", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// Error is a configuration problem: the field, what is wrong and the fix.
+type Error struct {
+	File  string
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Field == "" {
+		return fmt.Sprintf("config %s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("config %s: %s: %s", e.File, e.Field, e.Msg)
+}
+
+// Load reads and validates the config file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &Error{File: path, Msg: "file does not exist; create one with `bulwark init` or pass --config"}
+	}
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	return Parse(path, data)
+}
+
+// Parse decodes and validates a config; path is used for messages and to
+// resolve relative paths.
+func Parse(path string, data []byte) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		if strings.Contains(msg, "not found in type") {
+			msg += " (unknown setting: check its spelling against the README's config example)"
+		}
+		return nil, &Error{File: path, Msg: msg}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
+	c.Path, c.Dir = abs, filepath.Dir(abs)
+	if err := c.normalize(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) fail(field, format string, args ...any) error {
+	return &Error{File: c.Path, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (c *Config) normalize() error {
+	if c.Host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return c.fail("host", "not set and the hostname is unknown (%v); set host: to this machine's name", err)
+		}
+		c.Host = h
+	}
+	if c.Destination == "" {
+		return c.fail("destination", "missing; set it to a directory (./backups), file:///backups, or s3://bucket?region=eu-west-2")
+	}
+	dest, err := c.destinationURL(c.Destination)
+	if err != nil {
+		return err
+	}
+	c.Destination = dest
+	if c.Keeper == "" {
+		return c.fail("keeper", "missing; set it to keyfile:///path/to/bulwark.key (created on first run) or a KMS URL such as awskms://alias/bulwark")
+	}
+	if err := c.checkKeeper(); err != nil {
+		return err
+	}
+	switch c.Compression {
+	case "", "zstd", "zstd-fastest", "zstd-better":
+	default:
+		return c.fail("compression", "%q is not one of zstd-fastest, zstd, zstd-better", c.Compression)
+	}
+	if c.ScratchDir != "" {
+		c.ScratchDir = c.abs(c.ScratchDir)
+	}
+	seen := map[string]bool{}
+	for i := range c.Databases {
+		d := &c.Databases[i]
+		field := fmt.Sprintf("databases[%d]", i)
+		if d.Name == "" {
+			return c.fail(field+".name", "missing; give each database a short name such as finance")
+		}
+		if !namePattern.MatchString(d.Name) {
+			return c.fail(field+".name", "%q must be 1-63 characters of a-z, 0-9, '-' or '_' (it becomes part of object keys); for example %q", d.Name, suggestName(d.Name))
+		}
+		if seen[d.Name] {
+			return c.fail(field+".name", "%q is used twice; database names must be unique", d.Name)
+		}
+		seen[d.Name] = true
+		if d.Path == "" {
+			return c.fail(field+".path", "missing; set it to the SQLite file of %s", d.Name)
+		}
+		d.Path = c.abs(d.Path)
+		if d.Host == "" {
+			d.Host = c.Host
+		}
+	}
+	if c.Restore.ApprovalTimeout < 0 {
+		return c.fail("restore.approval_timeout", "must not be negative")
+	}
+	return nil
+}
+
+func (c *Config) abs(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			p = filepath.Join(home, p[2:])
+		}
+	}
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(c.Dir, p)
+}
+
+// destinationURL turns a directory or URL into a blob URL. file:// URLs get
+// create_dir (a first backup needs no manual mkdir) and no_tmp_dir (temp
+// files next to their objects, so the final rename never crosses devices on
+// a mounted share).
+func (c *Config) destinationURL(raw string) (string, error) {
+	if !strings.Contains(raw, "://") {
+		raw = "file://" + filepath.ToSlash(c.abs(raw))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", c.fail("destination", "not a URL: %v", err)
+	}
+	if u.User != nil {
+		return "", c.fail("destination", "contains credentials; remove them from the URL and provide them through the environment (for S3: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a profile)")
+	}
+	switch u.Scheme {
+	case "file":
+		p := u.Path
+		if u.Host != "" {
+			p = c.abs(u.Host + u.Path) // file://relative/dir
+		}
+		q := u.Query()
+		if q.Get("create_dir") == "" {
+			q.Set("create_dir", "1")
+		}
+		if q.Get("no_tmp_dir") == "" {
+			q.Set("no_tmp_dir", "1")
+		}
+		return (&url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}).String(), nil
+	case "s3", "gs", "azblob", "mem":
+		return raw, nil
+	}
+	return "", c.fail("destination", "scheme %q is not supported; use a directory, file://, s3://, gs://, azblob:// or mem://", u.Scheme)
+}
+
+func (c *Config) checkKeeper() error {
+	u, err := url.Parse(c.Keeper)
+	if err != nil || u.Scheme == "" {
+		return c.fail("keeper", "%q is not a URL; use keyfile:///path/to/bulwark.key", c.Keeper)
+	}
+	switch u.Scheme {
+	case "base64key":
+		return c.fail("keeper", "base64key:// holds the key itself, and config files end up in git and backups; use keyfile:///path/to/bulwark.key")
+	case "keyfile":
+		p := u.Path
+		if u.Host != "" {
+			p = u.Host + u.Path
+		}
+		if p == "" {
+			return c.fail("keeper", "keyfile URL names no file; use keyfile:///path/to/bulwark.key")
+		}
+		c.Keeper = "keyfile://" + filepath.ToSlash(c.abs(p))
+	}
+	if u.User != nil {
+		return c.fail("keeper", "contains credentials; provide them through the environment instead")
+	}
+	return nil
+}
+
+// Database returns the configured database called name.
+func (c *Config) Database(name string) (Database, error) {
+	for _, d := range c.Databases {
+		if d.Name == name {
+			return d, nil
+		}
+	}
+	names := make([]string, 0, len(c.Databases))
+	for _, d := range c.Databases {
+		names = append(names, d.Name)
+	}
+	if len(names) == 0 {
+		return Database{}, c.fail("databases", "none configured; add one with a name and a path")
+	}
+	return Database{}, fmt.Errorf("database %q is not in %s (configured: %s)", name, c.Path, strings.Join(names, ", "))
+}
+
+// DatabasesOn returns name → path of the databases that live on host.
+func (c *Config) DatabasesOn(host string) map[string]string {
+	out := map[string]string{}
+	for _, d := range c.Databases {
+		if d.Host == host {
+			out[d.Name] = d.Path
+		}
+	}
+	return out
+}
+
+func suggestName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		case r == ' ' || r == '.':
+			b.WriteRune('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-_")
+	if out == "" {
+		return "finance"
+	}
+	if len(out) > 63 {
+		out = out[:63]
+	}
+	return out
+}

@@ -1,0 +1,143 @@
+// Command bulwark-worker runs Bulwark's workflows and activities. Run one on
+// every host that has SQLite databases to protect; each polls the shared
+// workflow and storage queues and its own host's queue.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/fileblob" // file:// destinations
+	_ "gocloud.dev/blob/memblob"  // mem:// destinations (tests)
+	_ "gocloud.dev/blob/s3blob"   // s3:// destinations
+
+	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
+	"github.com/bulwark-dr/bulwark/config"
+	"github.com/bulwark-dr/bulwark/keeper"
+	"github.com/bulwark-dr/bulwark/workflows"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bulwark-worker:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("bulwark-worker", flag.ContinueOnError)
+	configPath := fs.String("config", envOr("BULWARK_CONFIG", "bulwark.yaml"), "config file (env BULWARK_CONFIG)")
+	host := fs.String("host", "", "this worker's host name (default: the config's host, else the hostname)")
+	address := fs.String("address", "", "Temporal frontend host:port (default: TEMPORAL_ADDRESS, profile, config, localhost:7233)")
+	namespace := fs.String("namespace", "", "Temporal namespace")
+	profile := fs.String("profile", os.Getenv("TEMPORAL_PROFILE"), "Temporal envconfig profile")
+	logLevel := fs.String("log-level", "warn", "debug, info, warn or error")
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		os.Exit(2)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: use debug, info, warn or error", *logLevel)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	if *host == "" {
+		*host = cfg.Host
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	bucket, err := blob.OpenBucket(ctx, cfg.Destination)
+	if err != nil {
+		return fmt.Errorf("open destination %s: %w", keeper.Redact(cfg.Destination), err)
+	}
+	defer bucket.Close()
+	// A worker of a new installation creates the key file; see keeper.Open.
+	kp, err := keeper.Open(ctx, cfg.Keeper, true)
+	if err != nil {
+		return err
+	}
+	defer kp.Close()
+
+	opts, err := cfg.ClientOptions(*address, *namespace, *profile)
+	if err != nil {
+		return err
+	}
+	opts.Logger = tlog.NewStructuredLogger(logger)
+	c, err := client.Dial(opts)
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", opts.HostPort, err)
+	}
+	defer c.Close()
+
+	workerName := fmt.Sprintf("%s/%d", *host, os.Getpid())
+	scratch := cfg.ScratchDir
+	if scratch == "" {
+		scratch = filepath.Join(os.TempDir(), "bulwark-scratch")
+	}
+	sqliteActs := &activities.SQLiteActivities{
+		Host: *host, Databases: cfg.DatabasesOn(*host), Bucket: bucket,
+		Keeper:      sqlitesrc.KeeperWithDescription{Keeper: kp, Description: kp.Description},
+		Compression: cfg.Compression, Workers: runtime.GOMAXPROCS(0), Tool: "bulwark " + version,
+	}
+	storageActs := &activities.StorageActivities{
+		Bucket: bucket, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
+	}
+
+	wfWorker := worker.New(c, activities.WorkflowQueue, worker.Options{Identity: workerName})
+	RegisterWorkflows(wfWorker)
+	storageWorker := worker.New(c, activities.StorageQueue, worker.Options{Identity: workerName, MaxConcurrentActivityExecutionSize: 2})
+	storageWorker.RegisterActivity(storageActs)
+	hostWorker := worker.New(c, activities.HostQueue(*host), worker.Options{Identity: workerName, MaxConcurrentActivityExecutionSize: 2})
+	hostWorker.RegisterActivity(sqliteActs)
+
+	for _, w := range []worker.Worker{wfWorker, storageWorker, hostWorker} {
+		if err := w.Start(); err != nil {
+			return fmt.Errorf("start worker: %w", err)
+		}
+		defer w.Stop()
+	}
+	logger.Info("worker running", "host", *host, "queues", []string{activities.WorkflowQueue, activities.StorageQueue, activities.HostQueue(*host)},
+		"databases", len(sqliteActs.Databases), "destination", keeper.Redact(cfg.Destination), "keeper", kp.Description)
+	fmt.Fprintf(os.Stderr, "bulwark-worker: ready on %s (host %s, %d database(s))\n", opts.HostPort, *host, len(sqliteActs.Databases))
+	<-ctx.Done()
+	return nil
+}
+
+// RegisterWorkflows registers every Bulwark workflow on w.
+func RegisterWorkflows(w worker.Registry) {
+	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.ListBackupsWorkflow} {
+		w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{})
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

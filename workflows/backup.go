@@ -1,0 +1,113 @@
+package workflows
+
+import (
+	"fmt"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/repository"
+)
+
+// BackupRequest starts a backup of one database.
+type BackupRequest struct {
+	Database string `json:"database"`
+	Host     string `json:"host"` // the host whose worker has the file
+	Type     string `json:"type"` // "full" (default); incremental and differential come later
+	Verify   bool   `json:"verify"`
+}
+
+// BackupResult is what a backup workflow returns: references and figures.
+type BackupResult struct {
+	activities.SnapshotOutput
+	Database string                   `json:"database"`
+	Host     string                   `json:"host"`
+	Verify   *activities.VerifyOutput `json:"verify,omitempty"`
+}
+
+// BackupWorkflow takes a hot backup of a SQLite database on its host and,
+// when asked, verifies it in a child workflow.
+func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, error) {
+	if err := repository.ValidateDatabaseName(req.Database); err != nil {
+		return BackupResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeBadInput, nil)
+	}
+	if req.Host == "" {
+		return BackupResult{}, temporal.NewNonRetryableApplicationError("backup request names no host", activities.ErrTypeBadInput, nil)
+	}
+	if req.Type != "" && req.Type != string(repository.BackupFull) {
+		return BackupResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup type %q is not supported yet; use full", req.Type), activities.ErrTypeBadInput, nil)
+	}
+	started := workflow.Now(ctx)
+	backupID := repository.NewBackupID(started, runSuffix(ctx))
+	workflow.GetLogger(ctx).Info("backup starting", "database", req.Database, "backup", backupID)
+
+	var snap activities.SnapshotOutput
+	err := workflow.ExecuteActivity(longActivity(ctx, activities.HostQueue(req.Host)), sqliteActs.SnapshotSQLite,
+		activities.SnapshotInput{Database: req.Database, BackupID: backupID, StartedAt: started}).Get(ctx, &snap)
+	if err != nil {
+		return BackupResult{}, err
+	}
+	res := BackupResult{SnapshotOutput: snap, Database: req.Database, Host: req.Host}
+	if !req.Verify {
+		return res, nil
+	}
+	child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: VerifyWorkflowID(req.Database, backupID),
+		TaskQueue:  activities.WorkflowQueue,
+	})
+	var v activities.VerifyOutput
+	if err := workflow.ExecuteChildWorkflow(child, VerifyWorkflow, VerifyRequest{Database: req.Database, BackupID: backupID}).Get(ctx, &v); err != nil {
+		return res, fmt.Errorf("verify backup %s: %w", backupID, err)
+	}
+	res.Verify = &v
+	if !v.OK {
+		return res, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("backup %s was written but failed verification: %v", backupID, v.Problems),
+			activities.ErrTypeCheckFailed, nil, res)
+	}
+	return res, nil
+}
+
+// VerifyRequest names a backup to verify; BackupID may be "latest".
+type VerifyRequest struct {
+	Database string `json:"database"`
+	BackupID string `json:"backup_id"`
+}
+
+// VerifyWorkflow verifies one backup on any storage worker.
+func VerifyWorkflow(ctx workflow.Context, req VerifyRequest) (activities.VerifyOutput, error) {
+	id, err := resolve(ctx, req.Database, req.BackupID)
+	if err != nil {
+		return activities.VerifyOutput{}, err
+	}
+	var out activities.VerifyOutput
+	err = workflow.ExecuteActivity(longActivity(ctx, activities.StorageQueue), storageActs.VerifyBackup,
+		activities.VerifyInput{Database: req.Database, BackupID: id}).Get(ctx, &out)
+	return out, err
+}
+
+// ListRequest lists backups; Database "" lists all.
+type ListRequest struct {
+	Database string `json:"database"`
+	Limit    int    `json:"limit"`
+}
+
+// ListBackupsWorkflow returns the complete backups in storage. It is a
+// workflow so that clients need no storage credentials: workers hold them.
+func ListBackupsWorkflow(ctx workflow.Context, req ListRequest) (activities.ListOutput, error) {
+	var out activities.ListOutput
+	err := workflow.ExecuteActivity(shortActivity(ctx, activities.StorageQueue), storageActs.ListBackups,
+		activities.ListInput{Database: req.Database, Limit: req.Limit}).Get(ctx, &out)
+	return out, err
+}
+
+func resolve(ctx workflow.Context, database, ref string) (string, error) {
+	if repository.ValidateBackupID(ref) == nil {
+		return ref, nil
+	}
+	var out activities.ResolveOutput
+	err := workflow.ExecuteActivity(shortActivity(ctx, activities.StorageQueue), storageActs.ResolveBackup,
+		activities.ResolveInput{Database: database, Ref: ref}).Get(ctx, &out)
+	return out.BackupID, err
+}

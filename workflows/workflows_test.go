@@ -1,0 +1,228 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/repository"
+)
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(BackupWorkflow)
+	env.RegisterWorkflow(VerifyWorkflow)
+	env.RegisterWorkflow(RestoreWorkflow)
+	env.RegisterWorkflow(ListBackupsWorkflow)
+	env.RegisterActivity(&activities.SQLiteActivities{})
+	env.RegisterActivity(&activities.StorageActivities{})
+	return env
+}
+
+func snapshotOK(_ context.Context, in activities.SnapshotInput) (activities.SnapshotOutput, error) {
+	return activities.SnapshotOutput{BackupID: in.BackupID, ImageBytes: 4096, StoredBytes: 1000, Chunks: 1}, nil
+}
+
+func TestBackupRetriesTransientFailuresThenVerifies(t *testing.T) {
+	env := newEnv(t)
+	calls := 0
+	var ids []string
+	env.OnActivity("SnapshotSQLite", mock.Anything, mock.Anything).Return(
+		func(ctx context.Context, in activities.SnapshotInput) (activities.SnapshotOutput, error) {
+			calls++
+			ids = append(ids, in.BackupID)
+			if calls < 3 {
+				return activities.SnapshotOutput{}, errors.New("upload chunk 3: connection reset")
+			}
+			return snapshotOK(ctx, in)
+		})
+	env.OnActivity("VerifyBackup", mock.Anything, mock.Anything).Return(activities.VerifyOutput{OK: true}, nil)
+	env.ExecuteWorkflow(BackupWorkflow, BackupRequest{Database: "finance", Host: "laptop", Verify: true})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res BackupResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 3 {
+		t.Fatalf("snapshot attempts %d, want 3", calls)
+	}
+	if ids[0] != ids[1] || ids[1] != ids[2] {
+		t.Fatalf("retries used different backup ids %v: a retry must rewrite the same objects", ids)
+	}
+	if repository.ValidateBackupID(res.BackupID) != nil || res.Verify == nil || !res.Verify.OK {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+func TestBackupStopsOnNonRetryableError(t *testing.T) {
+	env := newEnv(t)
+	calls := 0
+	env.OnActivity("SnapshotSQLite", mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.SnapshotInput) (activities.SnapshotOutput, error) {
+			calls++
+			return activities.SnapshotOutput{}, temporal.NewNonRetryableApplicationError("not an SQLite database: /data/notes.txt", activities.ErrTypeNotSQLite, nil)
+		})
+	env.ExecuteWorkflow(BackupWorkflow, BackupRequest{Database: "finance", Host: "laptop"})
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != activities.ErrTypeNotSQLite {
+		t.Fatalf("got %v, want a %s application error", err, activities.ErrTypeNotSQLite)
+	}
+	if calls != 1 {
+		t.Fatalf("non-retryable error attempted %d times", calls)
+	}
+}
+
+func TestBackupRejectsBadRequests(t *testing.T) {
+	for _, req := range []BackupRequest{
+		{Database: "Finance DB", Host: "h"},
+		{Database: "finance"},
+		{Database: "finance", Host: "h", Type: "incremental"},
+	} {
+		env := newEnv(t)
+		env.ExecuteWorkflow(BackupWorkflow, req)
+		var app *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != activities.ErrTypeBadInput {
+			t.Errorf("%+v: got %v", req, err)
+		}
+	}
+}
+
+func TestBackupFailsWhenVerificationFails(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity("SnapshotSQLite", mock.Anything, mock.Anything).Return(snapshotOK)
+	env.OnActivity("VerifyBackup", mock.Anything, mock.Anything).Return(activities.VerifyOutput{OK: false, Problems: []string{"integrity_check: page 7 is never used"}}, nil)
+	env.ExecuteWorkflow(BackupWorkflow, BackupRequest{Database: "finance", Host: "laptop", Verify: true})
+	var app *temporal.ApplicationError
+	if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != activities.ErrTypeCheckFailed || !strings.Contains(app.Error(), "page 7") {
+		t.Fatalf("got %v", env.GetWorkflowError())
+	}
+}
+
+const backupID = "20261125T020000Z-0123abcd"
+
+// restoreMocks mocks the activities of a restore to an existing file and
+// counts swaps and discards.
+func restoreMocks(env *testsuite.TestWorkflowEnvironment, exists bool) (swaps, discards *int) {
+	swaps, discards = new(int), new(int)
+	env.OnActivity("ResolveBackup", mock.Anything, mock.Anything).Return(activities.ResolveOutput{BackupID: backupID}, nil)
+	env.OnActivity("InspectRestoreTarget", mock.Anything, mock.Anything).Return(activities.TargetOutput{Target: "/data/finance.db", Exists: exists}, nil)
+	env.OnActivity("RestoreSQLite", mock.Anything, mock.Anything).Return(activities.RestoreOutput{TempPath: "/data/finance.db.bulwark-restore-" + backupID, ImageBytes: 4096}, nil)
+	env.OnActivity("SwapInRestore", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SwapInput) (activities.SwapOutput, error) {
+			*swaps++
+			if !strings.HasPrefix(in.EmergencyPath, "/data/finance.db.emergency-") {
+				return activities.SwapOutput{}, errors.New("bad emergency path " + in.EmergencyPath)
+			}
+			return activities.SwapOutput{EmergencyCopy: in.EmergencyPath}, nil
+		})
+	env.OnActivity("DiscardRestore", mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.DiscardInput) error { *discards++; return nil })
+	return swaps, discards
+}
+
+func queryStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) RestoreStatus {
+	t.Helper()
+	v, err := env.QueryWorkflow(QueryStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st RestoreStatus
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestRestoreWaitsForApprovalBeforeReplacing(t *testing.T) {
+	env := newEnv(t)
+	swaps, discards := restoreMocks(env, true)
+	var waiting RestoreStatus
+	env.RegisterDelayedCallback(func() {
+		waiting = queryStatus(t, env)
+		if *swaps != 0 {
+			t.Error("swapped before approval")
+		}
+		env.SignalWorkflow(SignalApprove, ApproveSignal{By: "alice@ops"})
+	}, time.Hour)
+	env.ExecuteWorkflow(RestoreWorkflow, RestoreRequest{Database: "finance", Host: "laptop", Backup: "latest"})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if waiting.Phase != PhaseAwaitApproval || !strings.Contains(waiting.WaitingFor, "/data/finance.db") || waiting.StagedFile == "" {
+		t.Fatalf("status while waiting: %+v", waiting)
+	}
+	var res RestoreResult
+	env.GetWorkflowResult(&res)
+	if *swaps != 1 || *discards != 0 || res.ApprovedBy != "alice@ops" || res.EmergencyCopy == "" {
+		t.Fatalf("swaps %d discards %d result %+v", *swaps, *discards, res)
+	}
+	if st := queryStatus(t, env); st.Phase != PhaseDone {
+		t.Fatalf("final phase %q", st.Phase)
+	}
+}
+
+func TestRestoreToNewFileNeedsNoApproval(t *testing.T) {
+	env := newEnv(t)
+	swaps, _ := restoreMocks(env, false)
+	env.ExecuteWorkflow(RestoreWorkflow, RestoreRequest{Database: "finance", Host: "laptop", Backup: backupID, Target: "/data/new.db"})
+	if err := env.GetWorkflowError(); err != nil || *swaps != 1 {
+		t.Fatalf("err %v swaps %d", err, *swaps)
+	}
+}
+
+func TestRestoreRejectedOrTimedOutLeavesTargetAlone(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		signal bool
+	}{{"rejected", true}, {"timed out", false}} {
+		env := newEnv(t)
+		swaps, discards := restoreMocks(env, true)
+		if c.signal {
+			env.RegisterDelayedCallback(func() {
+				env.SignalWorkflow(SignalReject, ApproveSignal{By: "bob", Reason: "wrong backup"})
+			}, time.Minute)
+		}
+		env.ExecuteWorkflow(RestoreWorkflow, RestoreRequest{Database: "finance", Host: "laptop", Backup: "latest", ApprovalTimeout: time.Hour})
+		var app *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != ErrTypeRejected {
+			t.Fatalf("%s: got %v", c.name, err)
+		}
+		if *swaps != 0 || *discards != 1 {
+			t.Fatalf("%s: swaps %d discards %d", c.name, *swaps, *discards)
+		}
+	}
+}
+
+func TestRestoreCancelledWhileAwaitingApprovalDiscardsStagedFile(t *testing.T) {
+	env := newEnv(t)
+	swaps, discards := restoreMocks(env, true)
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+	env.ExecuteWorkflow(RestoreWorkflow, RestoreRequest{Database: "finance", Host: "laptop", Backup: "latest"})
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("got %v, want cancellation", err)
+	}
+	if *swaps != 0 || *discards != 1 {
+		t.Fatalf("swaps %d discards %d", *swaps, *discards)
+	}
+}
+
+func TestRestoreApprovedUpFrontDoesNotWait(t *testing.T) {
+	env := newEnv(t)
+	swaps, _ := restoreMocks(env, true)
+	env.ExecuteWorkflow(RestoreWorkflow, RestoreRequest{Database: "finance", Host: "laptop", Backup: "latest", Approved: true})
+	if err := env.GetWorkflowError(); err != nil || *swaps != 1 {
+		t.Fatalf("err %v swaps %d", err, *swaps)
+	}
+}
