@@ -10,6 +10,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"gocloud.dev/blob"
+	"golang.org/x/time/rate"
 
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/repository"
@@ -27,6 +28,11 @@ type SQLiteActivities struct {
 	Workers     int
 	ChunkBytes  int
 	Tool        string
+	// UploadLimit and DownloadLimit bound bandwidth to and from the
+	// destination; nil means unlimited. They are shared by all activities of
+	// this worker.
+	UploadLimit   *rate.Limiter
+	DownloadLimit *rate.Limiter
 }
 
 func (a *SQLiteActivities) path(name string) (string, error) {
@@ -54,12 +60,16 @@ func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput)
 		_ = activity.GetHeartbeatDetails(ctx, &resume)
 		activity.GetLogger(ctx).Info("resuming backup", "backup", in.BackupID, "chunks_settled", resume.Chunk, "chunks_started", resume.Submitted)
 	}
+	hb := startHeartbeat(ctx, Progress{Phase: "backup", Chunk: resume.Chunk, Submitted: resume.Submitted})
+	defer hb.close()
 	res, err := sqlitesrc.Backup(ctx, sqlitesrc.BackupOptions{
 		Path: path, Database: in.Database, BackupID: in.BackupID, Host: a.Host, Tool: a.Tool,
 		Bucket: a.Bucket, Keeper: a.Keeper, Compression: a.Compression, Workers: a.Workers,
-		ChunkBytes: a.ChunkBytes, ResumeBelow: resume.Submitted, StartedAt: in.StartedAt,
+		ChunkBytes: a.ChunkBytes, ResumeBelow: resume.Submitted, StartedAt: in.StartedAt, Limiter: a.UploadLimit,
 		Progress: func(p sqlitesrc.BackupProgress) {
-			activity.RecordHeartbeat(ctx, Progress{Phase: "backup", Chunk: p.SettledChunks, Submitted: p.SubmittedChunks, Offset: p.BytesRead, Total: p.TotalBytes})
+			// Submitted never goes below what an earlier attempt started:
+			// those chunks may exist and must be checked before re-use.
+			hb.set(Progress{Phase: "backup", Chunk: p.SettledChunks, Submitted: max(p.SubmittedChunks, resume.Submitted), Offset: p.BytesRead, Total: p.TotalBytes})
 		},
 	})
 	if err != nil {
@@ -120,11 +130,16 @@ func (a *SQLiteActivities) RestoreSQLite(ctx context.Context, in RestoreInput) (
 			resume = Progress{} // the staged file is gone: start over
 		}
 	}
+	if resume.Chunk > 0 {
+		activity.GetLogger(ctx).Info("resuming restore", "backup", in.BackupID, "from_chunk", resume.Chunk)
+	}
+	hb := startHeartbeat(ctx, resume)
+	defer hb.close()
 	m, err := sqlitesrc.RestoreToTemp(ctx, sqlitesrc.RestoreOptions{
 		Bucket: a.Bucket, Keeper: a.Keeper.Keeper, Database: in.Database, BackupID: in.BackupID,
-		TempPath: tmp, StartChunk: resume.Chunk, Workers: a.Workers,
+		TempPath: tmp, StartChunk: resume.Chunk, Workers: a.Workers, Limiter: a.DownloadLimit,
 		Progress: func(settled int, bytes, total int64) {
-			activity.RecordHeartbeat(ctx, Progress{Phase: "restore", Chunk: settled, Offset: bytes, Total: total})
+			hb.set(Progress{Phase: "restore", Chunk: settled, Offset: bytes, Total: total})
 		},
 	})
 	if err != nil {

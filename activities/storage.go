@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/sdk/activity"
 	"gocloud.dev/blob"
+	"golang.org/x/time/rate"
 
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/repository"
@@ -23,6 +23,8 @@ type StorageActivities struct {
 	TempDir string // scratch space for rebuilding images during verify
 	Worker  string
 	Workers int
+	// DownloadLimit bounds bandwidth from the destination; nil is unlimited.
+	DownloadLimit *rate.Limiter
 }
 
 // VerifyBackup reads every object of a backup back, checks hashes and
@@ -85,10 +87,12 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 		return []string{fmt.Sprintf("scratch file in %s: %v", dir, err)}, check
 	}
 	defer os.Remove(f.Name())
+	hb := startHeartbeat(ctx, Progress{Phase: "verify", Total: m.ImageBytes})
+	defer hb.close()
 	err = repository.RestoreImage(ctx, a.Bucket, key, m, f, repository.RestoreOptions{
-		Workers: a.Workers,
+		Workers: a.Workers, Limiter: a.DownloadLimit,
 		Progress: func(settled int, bytes int64) {
-			activity.RecordHeartbeat(ctx, Progress{Phase: "verify", Chunk: settled, Offset: bytes, Total: m.ImageBytes})
+			hb.set(Progress{Phase: "verify", Chunk: settled, Offset: bytes, Total: m.ImageBytes})
 		},
 	})
 	f.Close()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,8 @@ type Config struct {
 	Compression string     `yaml:"compression"`
 	Databases   []Database `yaml:"databases"`
 	Restore     Restore    `yaml:"restore"`
+	// Limits bound bandwidth to and from the destination.
+	Limits Limits `yaml:"limits"`
 	// ScratchDir holds images rebuilt during verification. Default: the
 	// system temp directory.
 	ScratchDir string `yaml:"scratch_dir"`
@@ -43,6 +46,46 @@ type Config struct {
 	Dir string `yaml:"-"`
 	// Path is where the config was read from.
 	Path string `yaml:"-"`
+}
+
+// Limits bound bandwidth per worker, in bytes per second (0: unlimited).
+type Limits struct {
+	Upload   ByteSize `yaml:"upload"`
+	Download ByteSize `yaml:"download"`
+}
+
+// ByteSize is a size written as 512KiB, 8MiB, 1GiB, 10MB or a plain number.
+type ByteSize int64
+
+// UnmarshalYAML parses a size.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %v", n.Line, err)
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// ParseByteSize parses sizes such as 8MiB, 500KB or 1048576.
+func ParseByteSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 512KiB, 8MiB or 1GiB", s)
+	}
+	return int64(v * float64(mult)), nil
 }
 
 // Temporal holds connection defaults.

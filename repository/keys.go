@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-
 )
 
 // keyAlgorithm names how chunk and MAC keys are derived from the data key

@@ -17,6 +17,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"gocloud.dev/blob"
+	"golang.org/x/time/rate"
 )
 
 // Backup is a manifest as read from storage, with its raw bytes kept for
@@ -129,6 +130,8 @@ type RestoreOptions struct {
 	// StartChunk skips chunks below it: they were written to the file by an
 	// earlier attempt (the activity's heartbeat says so).
 	StartChunk int
+	// Limiter, when set, bounds download bandwidth in bytes per second.
+	Limiter *rate.Limiter
 	// Progress, when set, is called after chunks settle in order with the
 	// number of settled chunks and the image bytes they hold.
 	Progress func(settledChunks int, bytes int64)
@@ -169,6 +172,10 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Man
 			var obj, compressed, payload []byte
 			for ref := range jobs {
 				if ctx.Err() != nil {
+					continue
+				}
+				if err := waitBandwidth(ctx, opts.Limiter, int(ref.StoredBytes)); err != nil {
+					cancel(err)
 					continue
 				}
 				obj, compressed, payload, err = restoreChunk(ctx, bucket, key, dec, m, ref, f, obj, compressed, payload)
@@ -212,28 +219,29 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Man
 
 func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, error) {
 	objKey := ChunkKey(m.Database.Name, m.BackupID, ref.Index)
+	op := func(verb string) string { return fmt.Sprintf("%s chunk %d", verb, ref.Index) }
 	obj, err := getObject(ctx, bucket, objKey, MaxChunkBytes, obj)
 	if err != nil {
 		return obj, compressed, payload, fmt.Errorf("chunk %d of backup %s: %w", ref.Index, m.BackupID, err)
 	}
 	sum := sha256.Sum256(obj)
 	if hex.EncodeToString(sum[:]) != ref.StoredSHA256 {
-		return obj, compressed, payload, &ObjectError{Op: "check", Key: objKey, Err: fmt.Errorf("%w: stored object hash differs from the manifest (bit rot or tampering)", ErrCorrupt)}
+		return obj, compressed, payload, &ObjectError{Op: op("check"), Key: objKey, Err: fmt.Errorf("%w: stored object hash differs from the manifest (bit rot or tampering)", ErrCorrupt)}
 	}
 	compressed, err = key.OpenChunk(compressed[:0], obj, m.BackupID, ref.Index)
 	if err != nil {
-		return obj, compressed, payload, &ObjectError{Op: "open", Key: objKey, Err: err}
+		return obj, compressed, payload, &ObjectError{Op: op("open"), Key: objKey, Err: err}
 	}
 	payload, err = dec.DecodeAll(compressed, payload[:0])
 	if err != nil {
-		return obj, compressed, payload, &ObjectError{Op: "decompress", Key: objKey, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
+		return obj, compressed, payload, &ObjectError{Op: op("decompress"), Key: objKey, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 	}
 	set, err := DecodePayload(payload, m.PageSize)
 	if err != nil {
-		return obj, compressed, payload, &ObjectError{Op: "decode", Key: objKey, Err: err}
+		return obj, compressed, payload, &ObjectError{Op: op("decode"), Key: objKey, Err: err}
 	}
 	if len(set.Pages) != ref.PageCount || (len(set.Pages) > 0 && set.Pages[0] != ref.FirstPage) {
-		return obj, compressed, payload, &ObjectError{Op: "decode", Key: objKey, Err: fmt.Errorf("%w: chunk holds %d pages from %d, manifest says %d from %d", ErrCorrupt, len(set.Pages), firstOr0(set.Pages), ref.PageCount, ref.FirstPage)}
+		return obj, compressed, payload, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: chunk holds %d pages from %d, manifest says %d from %d", ErrCorrupt, len(set.Pages), firstOr0(set.Pages), ref.PageCount, ref.FirstPage)}
 	}
 	// Write runs of consecutive pages with one WriteAt each.
 	for i := 0; i < len(set.Pages); {
@@ -242,7 +250,7 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 			j++
 		}
 		if int64(set.Pages[j-1]) > m.PageCount {
-			return obj, compressed, payload, &ObjectError{Op: "decode", Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[j-1], m.PageCount)}
+			return obj, compressed, payload, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[j-1], m.PageCount)}
 		}
 		off := int64(set.Pages[i]-1) * int64(m.PageSize)
 		if _, err := f.WriteAt(set.Data[i*m.PageSize:j*m.PageSize], off); err != nil {

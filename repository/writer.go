@@ -11,6 +11,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 	"gocloud.dev/blob"
+	"golang.org/x/time/rate"
 )
 
 // Compression levels accepted in configuration.
@@ -43,6 +44,8 @@ type ChunkWriterOptions struct {
 	Workers int
 	// PayloadBytes is the capacity of each payload buffer handed out by Buffer.
 	PayloadBytes int
+	// Limiter, when set, bounds upload bandwidth in bytes per second.
+	Limiter *rate.Limiter
 	// ResumeBelow marks chunk indices that an earlier attempt of the same
 	// backup may have uploaded. Those are re-used when their stored MAC
 	// matches the new payload, and uploaded again otherwise.
@@ -204,6 +207,9 @@ func (w *ChunkWriter) store(enc *zstd.Encoder, job chunkJob, compressed, sealed 
 	}
 	*compressed = enc.EncodeAll(job.payload, (*compressed)[:0])
 	*sealed = o.Key.SealChunk((*sealed)[:0], *compressed, o.BackupID, ref.Index)
+	if err := waitBandwidth(w.ctx, o.Limiter, len(*sealed)); err != nil {
+		return ref, false, err
+	}
 	sum := sha256.Sum256(*sealed)
 	ref.StoredBytes = int64(len(*sealed))
 	ref.StoredSHA256 = hex.EncodeToString(sum[:])
@@ -255,4 +261,28 @@ func WriteManifest(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Ma
 		return 0, err
 	}
 	return int64(len(data)), putObject(ctx, bucket, ManifestKey(m.Database.Name, m.BackupID), data, nil)
+}
+
+// waitBandwidth blocks until n bytes may pass the limiter. Objects larger
+// than the limiter's burst pass in burst-sized steps.
+func waitBandwidth(ctx context.Context, l *rate.Limiter, n int) error {
+	if l == nil {
+		return nil
+	}
+	for n > 0 {
+		step := min(n, l.Burst())
+		if err := l.WaitN(ctx, step); err != nil {
+			return err
+		}
+		n -= step
+	}
+	return nil
+}
+
+// NewLimiter returns a limiter of bytesPerSecond, or nil for no limit.
+func NewLimiter(bytesPerSecond int64) *rate.Limiter {
+	if bytesPerSecond <= 0 {
+		return nil
+	}
+	return rate.NewLimiter(rate.Limit(bytesPerSecond), int(min(bytesPerSecond, 1<<20)))
 }

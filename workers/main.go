@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -28,6 +29,7 @@ import (
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/config"
 	"github.com/bulwark-dr/bulwark/keeper"
+	"github.com/bulwark-dr/bulwark/repository"
 	"github.com/bulwark-dr/bulwark/workflows"
 )
 
@@ -99,20 +101,33 @@ func run() error {
 	if scratch == "" {
 		scratch = filepath.Join(os.TempDir(), "bulwark-scratch")
 	}
+	uploadLimit := repository.NewLimiter(int64(cfg.Limits.Upload))
+	downloadLimit := repository.NewLimiter(int64(cfg.Limits.Download))
 	sqliteActs := &activities.SQLiteActivities{
 		Host: *host, Databases: cfg.DatabasesOn(*host), Bucket: bucket,
 		Keeper:      sqlitesrc.KeeperWithDescription{Keeper: kp, Description: kp.Description},
 		Compression: cfg.Compression, Workers: runtime.GOMAXPROCS(0), Tool: "bulwark " + version,
+		UploadLimit: uploadLimit, DownloadLimit: downloadLimit,
 	}
 	storageActs := &activities.StorageActivities{
 		Bucket: bucket, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
+		DownloadLimit: downloadLimit,
 	}
 
+	// Heartbeats reach the server at most once a second: often enough for a
+	// live progress bar and for a resumed attempt to lose little work. The
+	// SDK's default (0.8 × the heartbeat timeout) would make both stale.
+	activityOpts := worker.Options{
+		Identity:                           workerName,
+		MaxConcurrentActivityExecutionSize: 2,
+		DefaultHeartbeatThrottleInterval:   time.Second,
+		MaxHeartbeatThrottleInterval:       time.Second,
+	}
 	wfWorker := worker.New(c, activities.WorkflowQueue, worker.Options{Identity: workerName})
 	RegisterWorkflows(wfWorker)
-	storageWorker := worker.New(c, activities.StorageQueue, worker.Options{Identity: workerName, MaxConcurrentActivityExecutionSize: 2})
+	storageWorker := worker.New(c, activities.StorageQueue, activityOpts)
 	storageWorker.RegisterActivity(storageActs)
-	hostWorker := worker.New(c, activities.HostQueue(*host), worker.Options{Identity: workerName, MaxConcurrentActivityExecutionSize: 2})
+	hostWorker := worker.New(c, activities.HostQueue(*host), activityOpts)
 	hostWorker.RegisterActivity(sqliteActs)
 
 	for _, w := range []worker.Worker{wfWorker, storageWorker, hostWorker} {

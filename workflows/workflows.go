@@ -6,6 +6,7 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -62,12 +63,13 @@ var nonRetryable = []string{
 
 // longActivity is for activities that move a whole database: generous
 // start-to-close, a short heartbeat timeout so that a dead worker is noticed
-// within seconds, and retries that resume from the heartbeat.
+// within seconds (activities heartbeat every second whatever their speed),
+// and retries that resume from the heartbeat.
 func longActivity(ctx workflow.Context, queue string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           queue,
 		StartToCloseTimeout: 6 * time.Hour,
-		HeartbeatTimeout:    20 * time.Second,
+		HeartbeatTimeout:    10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
@@ -93,11 +95,21 @@ func shortActivity(ctx workflow.Context, queue string) workflow.Context {
 	})
 }
 
-// runSuffix derives eight hex digits from the workflow's run id: unique per
-// run and identical on replay, so that a backup's object keys are stable
-// across retries of its activities.
+// runSuffix is eight hex digits unique to this run, recorded in history
+// with SideEffect: replays and activity retries see the same value, so a
+// backup's object keys are stable, while nothing depends on how a replay
+// names the execution (replayers use synthetic ids).
 func runSuffix(ctx workflow.Context) string {
 	info := workflow.GetInfo(ctx)
-	sum := sha256.Sum256([]byte(info.WorkflowExecution.ID + "\x00" + info.WorkflowExecution.RunID))
-	return hex.EncodeToString(sum[:4])
+	seed := info.WorkflowExecution.ID + "\x00" + info.WorkflowExecution.RunID
+	var suffix string
+	enc := workflow.SideEffect(ctx, func(workflow.Context) any {
+		sum := sha256.Sum256([]byte(seed))
+		return hex.EncodeToString(sum[:4])
+	})
+	if err := enc.Get(&suffix); err != nil || len(suffix) != 8 {
+		// Only a corrupted history gets here; fail the task so it is retried.
+		panic(fmt.Sprintf("backup id suffix from history: %q %v", suffix, err))
+	}
+	return suffix
 }

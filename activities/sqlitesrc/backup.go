@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
+	"golang.org/x/time/rate"
 
 	"github.com/bulwark-dr/bulwark/repository"
 )
@@ -30,6 +31,7 @@ type BackupOptions struct {
 	Compression string
 	Workers     int
 	ChunkBytes  int
+	Limiter     *rate.Limiter
 	// ResumeBelow: chunks below this index may exist from an earlier attempt
 	// (from the activity's heartbeat) and are re-used when still identical.
 	ResumeBelow int
@@ -96,7 +98,7 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	cw, err := repository.NewChunkWriter(ctx, repository.ChunkWriterOptions{
 		Bucket: opts.Bucket, Database: opts.Database, BackupID: opts.BackupID, Key: key,
 		Compression: opts.Compression, Workers: opts.Workers, PayloadBytes: payloadCap,
-		ResumeBelow: opts.ResumeBelow,
+		ResumeBelow: opts.ResumeBelow, Limiter: opts.Limiter,
 	})
 	if err != nil {
 		return nil, err

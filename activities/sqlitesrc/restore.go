@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"gocloud.dev/blob"
+	"golang.org/x/time/rate"
 
 	"github.com/bulwark-dr/bulwark/repository"
 )
@@ -40,6 +41,7 @@ type RestoreOptions struct {
 	TempPath   string
 	StartChunk int
 	Workers    int
+	Limiter    *rate.Limiter
 	Progress   func(settledChunks int, bytes, total int64)
 }
 
@@ -75,7 +77,7 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 		progress = func(settled int, bytes int64) { opts.Progress(settled, bytes, m.ImageBytes) }
 	}
 	err = repository.RestoreImage(ctx, opts.Bucket, key, m, f, repository.RestoreOptions{
-		Workers: opts.Workers, StartChunk: opts.StartChunk, Progress: progress,
+		Workers: opts.Workers, StartChunk: opts.StartChunk, Progress: progress, Limiter: opts.Limiter,
 	})
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = targetError("close restore file", opts.TempPath, cerr)

@@ -1,0 +1,59 @@
+package activities
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// heartbeater records the latest progress as the activity's heartbeat once a
+// second, independently of how fast chunks settle: a slow link or a
+// bandwidth limit must not make a live worker look dead, and the heartbeat
+// timeout then only has to detect workers that really are gone.
+type heartbeater struct {
+	mu   sync.Mutex
+	last Progress
+	stop chan struct{}
+	done chan struct{}
+}
+
+func startHeartbeat(ctx context.Context, initial Progress) *heartbeater {
+	h := &heartbeater{last: initial, stop: make(chan struct{}), done: make(chan struct{})}
+	activity.RecordHeartbeat(ctx, initial)
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-h.stop:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, h.get())
+			}
+		}
+	}()
+	return h
+}
+
+func (h *heartbeater) set(p Progress) {
+	h.mu.Lock()
+	h.last = p
+	h.mu.Unlock()
+}
+
+func (h *heartbeater) get() Progress {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
+}
+
+// close stops the ticker; the final progress is left for the caller's result.
+func (h *heartbeater) close() {
+	close(h.stop)
+	<-h.done
+}

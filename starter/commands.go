@@ -1,0 +1,344 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/workflows"
+)
+
+func printJSON(g *globals, v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func cmdBackup(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	g.register(fs)
+	noVerify := fs.Bool("no-verify", false, "skip the verification after the backup")
+	typ := fs.String("type", "full", "backup type (full)")
+	detach := fs.Bool("detach", false, "start the workflow and return its id without waiting")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("backup takes one database name")
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	db, err := s.cfg.Database(pos[0])
+	if err != nil {
+		return err
+	}
+	req := workflows.BackupRequest{Database: db.Name, Host: db.Host, Type: *typ, Verify: !*noVerify && db.VerifyAfterBackup()}
+	run, err := s.start(ctx, workflows.BackupWorkflowID(db.Name), workflows.BackupWorkflow, req)
+	if err != nil {
+		return err
+	}
+	if *detach {
+		return printStarted(g, run.GetID(), run.GetRunID())
+	}
+	var res workflows.BackupResult
+	err = s.wait(ctx, run, "backup", &res)
+	if err != nil {
+		return err
+	}
+	g.lastBackup = res.BackupID
+	if g.json {
+		return printJSON(g, res)
+	}
+	printBackupSummary(g, s, res)
+	return nil
+}
+
+func printStarted(g *globals, id, runID string) error {
+	if g.json {
+		return printJSON(g, map[string]string{"workflow_id": id, "run_id": runID})
+	}
+	fmt.Fprintf(g.stdout, "started %s (run %s)\n", id, runID)
+	return nil
+}
+
+func printBackupSummary(g *globals, s *session, res workflows.BackupResult) {
+	ratio := 0.0
+	if res.StoredBytes > 0 {
+		ratio = float64(res.ImageBytes) / float64(res.StoredBytes)
+	}
+	w := g.stdout
+	verified := "not verified"
+	if res.Verify != nil {
+		verified = "verified ok in " + time.Duration(res.Verify.Duration).Round(time.Millisecond).String()
+	}
+	fmt.Fprintf(w, "Backup %s of %s (host %s): %s\n", res.BackupID, res.Database, res.Host, verified)
+	fmt.Fprintf(w, "  database    %s (%d pages, %s journal), %d tables, %d rows\n", humanBytes(res.ImageBytes), res.PageCount, res.JournalMode, res.Tables, res.Rows)
+	fmt.Fprintf(w, "  stored      %s in %d chunk(s), compressed and encrypted: ratio %.2f×\n", humanBytes(res.StoredBytes), res.Chunks, ratio)
+	fmt.Fprintf(w, "  duration    %s for the backup", time.Duration(res.Duration).Round(time.Millisecond))
+	if res.ReusedChunks > 0 {
+		fmt.Fprintf(w, " (resumed: %d chunk(s) re-used)", res.ReusedChunks)
+	}
+	fmt.Fprintf(w, "\n  image hash  sha256:%s\n", res.ImageSHA256)
+}
+
+func cmdList(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("list", flag.ContinueOnError)
+	g.register(fs)
+	limit := fs.Int("limit", 100, "show at most this many (newest)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("list takes at most one database name")
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	req := workflows.ListRequest{Limit: *limit}
+	if len(pos) == 1 {
+		req.Database = pos[0]
+	}
+	run, err := s.c.ExecuteWorkflow(ctx, listOptions(), workflows.ListBackupsWorkflow, req)
+	if err != nil {
+		return fmt.Errorf("start listing: %w", err)
+	}
+	var out activities.ListOutput
+	if err := s.wait(ctx, run, "list", &out); err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g, out)
+	}
+	if len(out.Backups) == 0 {
+		fmt.Fprintln(g.stdout, "no complete backups")
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATABASE\tBACKUP\tTYPE\tSNAPSHOT (UTC)\tSIZE\tSTORED\tCHUNKS\tVERIFIED")
+	for _, b := range out.Backups {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.Database, b.BackupID, b.Type, b.SnapshotAt.UTC().Format("2006-01-02 15:04:05"),
+			humanBytes(b.ImageBytes), humanBytes(b.StoredBytes), b.Chunks, b.Verified)
+	}
+	if out.Truncated {
+		fmt.Fprintln(tw, "(older backups not shown; raise --limit)")
+	}
+	return tw.Flush()
+}
+
+func cmdVerify(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	g.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usagef("verify takes a database name and optionally a backup id (default latest)")
+	}
+	ref := "latest"
+	if len(pos) == 2 {
+		ref = pos[1]
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if _, err := s.cfg.Database(pos[0]); err != nil {
+		return err
+	}
+	id := workflows.VerifyWorkflowID(pos[0], ref)
+	run, err := s.start(ctx, id, workflows.VerifyWorkflow, workflows.VerifyRequest{Database: pos[0], BackupID: ref})
+	if err != nil {
+		return err
+	}
+	var out activities.VerifyOutput
+	if err := s.wait(ctx, run, "verify", &out); err != nil {
+		return err
+	}
+	if g.json {
+		if err := printJSON(g, out); err != nil {
+			return err
+		}
+	} else if out.OK {
+		fmt.Fprintf(g.stdout, "backup %s of %s verified ok: %d chunk(s), %s read, integrity_check ok, foreign_key_check ok, row counts and image hash match (%s)\n",
+			out.BackupID, pos[0], out.Chunks, humanBytes(out.BytesRead), time.Duration(out.Duration).Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(g.stdout, "backup %s of %s FAILED verification:\n", out.BackupID, pos[0])
+		for _, p := range out.Problems {
+			fmt.Fprintln(g.stdout, "  -", p)
+		}
+	}
+	if !out.OK {
+		return fmt.Errorf("backup %s failed verification", out.BackupID)
+	}
+	return nil
+}
+
+func cmdRestore(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	g.register(fs)
+	to := fs.String("to", "", "file to restore to (default: the database's configured path; an existing file needs --yes or approval)")
+	yes := fs.Bool("yes", false, "replace an existing file without waiting for approval (it is kept as an emergency copy)")
+	detach := fs.Bool("detach", false, "start the workflow and return without waiting")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return usagef("restore takes a database name and optionally a backup id, latest, or an RFC 3339 time")
+	}
+	ref := "latest"
+	if len(pos) == 2 {
+		ref = pos[1]
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	db, err := s.cfg.Database(pos[0])
+	if err != nil {
+		return err
+	}
+	target := db.Path
+	if *to != "" {
+		if target, err = filepath.Abs(*to); err != nil {
+			return usagef("--to %q: %v", *to, err)
+		}
+	}
+	req := workflows.RestoreRequest{
+		Database: db.Name, Host: db.Host, Backup: ref, Target: target, Approved: *yes,
+		ApprovalTimeout: time.Duration(s.cfg.Restore.ApprovalTimeout),
+	}
+	run, err := s.start(ctx, workflows.RestoreWorkflowID(db.Name, target), workflows.RestoreWorkflow, req)
+	if err != nil {
+		return err
+	}
+	if *detach {
+		return printStarted(g, run.GetID(), run.GetRunID())
+	}
+	go s.announceApproval(ctx, run.GetID(), run.GetRunID())
+	var res workflows.RestoreResult
+	if err := s.wait(ctx, run, "restore", &res); err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g, res)
+	}
+	fmt.Fprintf(g.stdout, "restored backup %s of %s to %s (%s, sha256:%s matches the manifest) in %s\n",
+		res.BackupID, db.Name, res.Target, humanBytes(res.ImageBytes), res.ImageSHA256[:16], time.Duration(res.Duration).Round(time.Millisecond))
+	if res.EmergencyCopy != "" {
+		fmt.Fprintf(g.stdout, "the file it replaced is kept at %s\n", res.EmergencyCopy)
+	}
+	return nil
+}
+
+// announceApproval tells the operator, once, when a restore waits for
+// approval and how to give it.
+func (s *session) announceApproval(ctx context.Context, id, runID string) {
+	t := time.NewTicker(300 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v, err := s.c.QueryWorkflow(ctx, id, runID, workflows.QueryStatus)
+		if err != nil {
+			continue
+		}
+		var st workflows.RestoreStatus
+		if v.Get(&st) != nil {
+			continue
+		}
+		if st.Phase == workflows.PhaseAwaitApproval {
+			fmt.Fprintf(s.g.stderr, "waiting for %s\n", st.WaitingFor)
+			return
+		}
+		if st.Phase == workflows.PhaseDone || st.Phase == workflows.PhaseRejected {
+			return
+		}
+	}
+}
+
+func cmdApprove(ctx context.Context, g *globals, verb string, args []string) error {
+	fs := flag.NewFlagSet(verb, flag.ContinueOnError)
+	g.register(fs)
+	reason := fs.String("reason", "", "why (recorded in the workflow history)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("%s takes a restore workflow id (see `bulwark status`)", verb)
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	signal := workflows.SignalApprove
+	if verb == "reject" {
+		signal = workflows.SignalReject
+	}
+	if err := s.c.SignalWorkflow(ctx, pos[0], "", signal, workflows.ApproveSignal{By: operator(), Reason: *reason}); err != nil {
+		return fmt.Errorf("%s %s: %w", verb, pos[0], err)
+	}
+	fmt.Fprintf(g.stdout, "sent %s to %s\n", signal, pos[0])
+	return nil
+}
+
+func cmdStatus(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	g.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("status takes a workflow id")
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	desc, err := s.c.DescribeWorkflowExecution(ctx, pos[0], "")
+	if err != nil {
+		return fmt.Errorf("describe %s: %w", pos[0], err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	out := map[string]any{
+		"workflow_id": pos[0], "run_id": info.GetExecution().GetRunId(), "type": info.GetType().GetName(),
+		"status": info.GetStatus().String(), "started": info.GetStartTime().AsTime(),
+	}
+	if v, err := s.c.QueryWorkflow(ctx, pos[0], "", workflows.QueryStatus); err == nil {
+		var st workflows.RestoreStatus
+		if v.Get(&st) == nil {
+			out["restore"] = st
+		}
+	}
+	if p, ok := s.progress(ctx, pos[0], ""); ok {
+		out["progress"] = p
+	}
+	if g.json {
+		return printJSON(g, out)
+	}
+	b, _ := json.MarshalIndent(out, "", "  ")
+	fmt.Fprintln(g.stdout, string(b))
+	return nil
+}
