@@ -31,7 +31,7 @@ type Config struct {
 	// Keeper wraps the per-backup data keys: keyfile:///path (created on
 	// first run with mode 0600) or a gocloud.dev secrets URL (awskms://…).
 	Keeper string `yaml:"keeper"`
-	// Compression: zstd-fastest, zstd (default) or zstd-better.
+	// Compression: zstd (default, zstd's fastest level), zstd-better or zstd-best.
 	Compression string     `yaml:"compression"`
 	Databases   []Database `yaml:"databases"`
 	Restore     Restore    `yaml:"restore"`
@@ -208,9 +208,9 @@ func (c *Config) normalize() error {
 		return err
 	}
 	switch c.Compression {
-	case "", "zstd", "zstd-fastest", "zstd-better":
+	case "", "zstd", "zstd-better", "zstd-best":
 	default:
-		return c.fail("compression", "%q is not one of zstd-fastest, zstd, zstd-better", c.Compression)
+		return c.fail("compression", "%q is not one of zstd (fastest, the default), zstd-better, zstd-best", c.Compression)
 	}
 	if c.ScratchDir != "" {
 		c.ScratchDir = c.abs(c.ScratchDir)
@@ -256,9 +256,10 @@ func (c *Config) abs(p string) string {
 }
 
 // destinationURL turns a directory or URL into a blob URL. file:// URLs get
-// create_dir (a first backup needs no manual mkdir) and no_tmp_dir (temp
-// files next to their objects, so the final rename never crosses devices on
-// a mounted share).
+// create_dir (a first backup needs no manual mkdir), no_tmp_dir (temp files
+// next to their objects, so the final rename never crosses devices on a
+// mounted share) and metadata=skip (Bulwark's objects describe themselves;
+// sidecar files would double the file count).
 func (c *Config) destinationURL(raw string) (string, error) {
 	if !strings.Contains(raw, "://") {
 		raw = "file://" + filepath.ToSlash(c.abs(raw))
@@ -282,6 +283,9 @@ func (c *Config) destinationURL(raw string) (string, error) {
 		}
 		if q.Get("no_tmp_dir") == "" {
 			q.Set("no_tmp_dir", "1")
+		}
+		if q.Get("metadata") == "" {
+			q.Set("metadata", "skip")
 		}
 		return (&url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}).String(), nil
 	case "s3", "gs", "azblob", "mem":

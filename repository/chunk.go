@@ -10,10 +10,13 @@ import (
 
 // A chunk object is
 //
-//	"BWC1" | nonce (12 bytes) | AES-256-GCM(zstd(payload))
+//	"BWC1" | nonce (12 bytes) | tag (32 bytes) | AES-256-GCM(zstd(payload))
 //
-// with additional authenticated data "bulwark chunk v1" | backup id | index,
-// so a chunk moved to another backup or another position fails to open.
+// with additional authenticated data "bulwark chunk v1" | backup id | index |
+// tag, so a chunk moved to another backup or another position fails to open.
+// The tag is an HMAC of the compressed payload at its position: a resumed
+// backup compares it with a freshly compressed chunk to decide whether the
+// object can be kept, without decrypting and without object metadata.
 // The payload is a page set:
 //
 //	page size (uint32 BE) | count (uint32 BE) | count × page number (uint32 BE) | count × page
@@ -23,18 +26,20 @@ import (
 const (
 	chunkMagic     = "BWC1"
 	chunkNonceSize = 12
-	chunkHeader    = len(chunkMagic) + chunkNonceSize
+	chunkTagSize   = 32
+	chunkHeader    = len(chunkMagic) + chunkNonceSize + chunkTagSize
 	// MaxChunkBytes bounds a chunk object and its payload. Readers refuse
 	// anything larger instead of allocating what a hostile object asks for.
 	MaxChunkBytes = 64 << 20
 )
 
-func chunkAAD(backupID string, index int) []byte {
-	aad := make([]byte, 0, 40+len(backupID))
+func chunkAAD(backupID string, index int, tag []byte) []byte {
+	aad := make([]byte, 0, 72+len(backupID))
 	aad = append(aad, "bulwark chunk v1\x00"...)
 	aad = append(aad, backupID...)
 	aad = append(aad, 0)
-	return binary.BigEndian.AppendUint64(aad, uint64(index))
+	aad = binary.BigEndian.AppendUint64(aad, uint64(index))
+	return append(aad, tag...)
 }
 
 // SealChunk encrypts a compressed payload into a chunk object, appending to dst.
@@ -48,7 +53,17 @@ func (k *DataKey) SealChunk(dst, compressed []byte, backupID string, index int) 
 		panic("crypto/rand failed: " + err.Error())
 	}
 	dst = append(dst, nonce...)
-	return k.chunkAEAD.Seal(dst, nonce, compressed, chunkAAD(backupID, index))
+	tag := k.chunkMAC(backupID, index, compressed)
+	dst = append(dst, tag...)
+	return k.chunkAEAD.Seal(dst, nonce, compressed, chunkAAD(backupID, index, tag))
+}
+
+// chunkTag returns the tag stored in a chunk object's header, or nil.
+func chunkTag(object []byte) []byte {
+	if len(object) < chunkHeader || string(object[:len(chunkMagic)]) != chunkMagic {
+		return nil
+	}
+	return object[len(chunkMagic)+chunkNonceSize : chunkHeader]
 }
 
 // OpenChunk authenticates and decrypts a chunk object, appending the
@@ -57,17 +72,16 @@ func (k *DataKey) OpenChunk(dst, object []byte, backupID string, index int) ([]b
 	if len(object) < chunkHeader+k.chunkAEAD.Overhead() || string(object[:len(chunkMagic)]) != chunkMagic {
 		return nil, fmt.Errorf("%w: chunk %d is not a Bulwark chunk object (%d bytes)", ErrCorrupt, index, len(object))
 	}
-	nonce := object[len(chunkMagic):chunkHeader]
-	out, err := k.chunkAEAD.Open(dst, nonce, object[chunkHeader:], chunkAAD(backupID, index))
+	nonce := object[len(chunkMagic) : len(chunkMagic)+chunkNonceSize]
+	out, err := k.chunkAEAD.Open(dst, nonce, object[chunkHeader:], chunkAAD(backupID, index, chunkTag(object)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: chunk %d of backup %s fails authentication (altered, truncated, or moved from another backup or position)", ErrCorrupt, index, backupID)
 	}
 	return out, nil
 }
 
-// chunkMAC authenticates a chunk's plaintext payload at its position. It is
-// stored in the object's metadata so that a resumed backup can tell whether a
-// chunk already uploaded still matches the database without downloading it.
+// chunkMAC authenticates a chunk's compressed payload at its position; it is
+// the tag in the chunk's header.
 func (k *DataKey) chunkMAC(backupID string, index int, payload []byte) []byte {
 	var idx [8]byte
 	putUint64(idx[:], uint64(index))
@@ -75,7 +89,7 @@ func (k *DataKey) chunkMAC(backupID string, index int, payload []byte) []byte {
 }
 
 func (k *DataKey) equalChunkMAC(backupID string, index int, payload, stored []byte) bool {
-	return hmac.Equal(k.chunkMAC(backupID, index, payload), stored)
+	return stored != nil && hmac.Equal(k.chunkMAC(backupID, index, payload), stored)
 }
 
 // PageSet is a decoded chunk payload: page numbers and their contents.

@@ -304,7 +304,8 @@ func WriteVerifyRecord(ctx context.Context, bucket *blob.Bucket, database, key s
 	if err != nil {
 		return err
 	}
-	return putObject(ctx, bucket, key, data, nil)
+	_, err = putObject(ctx, bucket, key, data, true)
+	return err
 }
 
 // LatestVerifyRecord returns the newest verification record of a backup, or

@@ -12,17 +12,18 @@ import (
 	"gocloud.dev/gcerrors"
 )
 
-// putObject writes data under key and makes it durable before returning.
-// Object stores are durable once the write is acknowledged; for file://
-// destinations (local disk, network shares) the file and its directory are
-// fsynced, because a manifest must never be listed ahead of data that a power
-// cut could still take away.
-func putObject(ctx context.Context, bucket *blob.Bucket, key string, data []byte, metadata map[string]string) error {
+// putObject writes data under key and makes it durable. Object stores are
+// durable once the write is acknowledged; for file:// destinations (local
+// disk, network shares) the file is fsynced, and so is its directory when
+// syncDirectory is set, because a manifest must never be listed ahead of
+// data that a power cut could still take away. It returns the local
+// directory of the object ("" for object stores) so that callers writing
+// many objects can fsync each directory once instead.
+func putObject(ctx context.Context, bucket *blob.Bucket, key string, data []byte, syncDirectory bool) (string, error) {
 	var file *os.File
 	opts := &blob.WriterOptions{
 		ContentType:                 "application/octet-stream",
 		DisableContentTypeDetection: true,
-		Metadata:                    metadata,
 		BeforeWrite: func(as func(any) bool) error {
 			var f *os.File
 			if as(&f) {
@@ -36,31 +37,35 @@ func putObject(ctx context.Context, bucket *blob.Bucket, key string, data []byte
 	defer cancel()
 	w, err := bucket.NewWriter(writeCtx, key, opts)
 	if err != nil {
-		return &ObjectError{Op: "create object", Key: key, Err: err}
+		return "", &ObjectError{Op: "create object", Key: key, Err: err}
 	}
 	if _, err := w.Write(data); err != nil {
 		cancel()
 		_ = w.Close()
-		return &ObjectError{Op: "write object", Key: key, Err: err}
+		return "", &ObjectError{Op: "write object", Key: key, Err: err}
 	}
 	if file != nil {
 		if err := file.Sync(); err != nil {
 			cancel()
 			_ = w.Close()
-			return &ObjectError{Op: "fsync object", Key: key, Err: err}
+			return "", &ObjectError{Op: "fsync object", Key: key, Err: err}
 		}
 	}
 	if err := w.Close(); err != nil {
-		return &ObjectError{Op: "close object", Key: key, Err: err}
+		return "", &ObjectError{Op: "close object", Key: key, Err: err}
 	}
-	if file != nil {
-		// The temp file was renamed into the object's directory (fileblob
-		// with no_tmp_dir); make the rename itself durable.
-		if err := syncDir(filepath.Dir(file.Name())); err != nil {
-			return &ObjectError{Op: "fsync directory of", Key: key, Err: err}
+	if file == nil {
+		return "", nil
+	}
+	// The temp file was renamed into the object's directory (fileblob with
+	// no_tmp_dir); that rename is durable once the directory is synced.
+	dir := filepath.Dir(file.Name())
+	if syncDirectory {
+		if err := syncDir(dir); err != nil {
+			return dir, &ObjectError{Op: "fsync directory of", Key: key, Err: err}
 		}
 	}
-	return nil
+	return dir, nil
 }
 
 func syncDir(dir string) error {

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# make bench: Bulwark's data plane against named baselines, measured in one
+# run on a ~1 GiB finance database and printed as ratios. Not part of make
+# test: it needs ~4 GiB of disk and a few minutes.
+#
+#   full backup      vs the seed's method (sqlite3 .backup + gzip -6) and vs cp
+#   stored size      vs the database and vs the seed's .gz
+#   restore          vs cp + fsync
+#   peak RSS         of the backup and the restore process
+#   writer latency   max commit latency of a WAL writer (separate process)
+#                    during a Bulwark backup, vs the same writer alone and
+#                    during the seed's sqlite3 .backup
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-$PWD/bin}
+OUT=${BENCH_OUT:-$PWD/bench/out}
+SIZE=${BENCH_SIZE:-1073741824}
+DB=$OUT/finance-$SIZE.db
+mkdir -p "$OUT"
+
+command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
+command -v gzip >/dev/null || { apt-get update -qq && apt-get install -y -qq gzip; }
+command -v bc >/dev/null || { apt-get update -qq && apt-get install -y -qq bc; }
+go build -o "$BIN/bulwark-bench" ./bench/bulwark-bench
+go build -o "$BIN/finance-gen" ./demodb/cmd/finance-gen
+go build -o "$BIN/finance-writer" ./demodb/cmd/finance-writer
+
+if [ ! -f "$DB" ]; then
+  echo "generating a $SIZE-byte finance database (once; kept in $OUT)..." >&2
+  "$BIN/finance-gen" -db "$DB" -size "$SIZE" >/dev/null
+fi
+warm() { cat "$1" >/dev/null; }
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l; }
+json() { sed -n "s/.*\"$2\":\([0-9.e+]*\).*/\1/p" "$1"; }
+id=$(date -u +%Y%m%dT%H%M%SZ)-$(printf '%08x' $RANDOM$RANDOM | cut -c1-8)
+store=$OUT/store; key=$OUT/bench.key
+rm -rf "$store" "$OUT"/copy.db "$OUT"/seed.db "$OUT"/seed.db.gz "$OUT"/restored.db*
+
+# Baseline: cp (page cache warm, no fsync: the cheapest possible copy).
+warm "$DB"; t0=$(now); cp "$DB" "$OUT/copy.db"; t1=$(now); cp_s=$(secs "$t0" "$t1")
+# Baseline: cp + fsync, what a restore must at least do.
+rm -f "$OUT/copy.db"; warm "$DB"; t0=$(now); cp "$DB" "$OUT/copy.db"; sync "$OUT/copy.db"; t1=$(now); cpsync_s=$(secs "$t0" "$t1")
+rm -f "$OUT/copy.db"
+# Baseline: the seed's method, sqlite3 .backup then gzip -6.
+warm "$DB"; t0=$(now); sqlite3 "$DB" ".backup '$OUT/seed.db'"; gzip -6 "$OUT/seed.db"; t1=$(now); seed_s=$(secs "$t0" "$t1")
+seed_bytes=$(stat -c %s "$OUT/seed.db.gz"); rm -f "$OUT/seed.db.gz"
+
+# Bulwark full backup.
+warm "$DB"
+"$BIN/bulwark-bench" backup -db "$DB" -store "$store" -key "$key" -id "$id" > "$OUT/backup.json"
+b_s=$(json "$OUT/backup.json" seconds); b_img=$(json "$OUT/backup.json" image_bytes)
+b_stored=$(json "$OUT/backup.json" stored_bytes); b_rss=$(json "$OUT/backup.json" peak_rss_bytes)
+
+# Bulwark restore (download, decrypt, decompress, write, fsync, hash check, rename).
+"$BIN/bulwark-bench" restore -store "$store" -key "$key" -id "$id" -to "$OUT/restored.db" > "$OUT/restore.json"
+r_s=$(json "$OUT/restore.json" seconds); r_rss=$(json "$OUT/restore.json" peak_rss_bytes)
+cmp -s "$DB" "$OUT/restored.db" && same=identical || same="differs (the live file has changed since)"
+rm -f "$OUT/restored.db"*
+
+# Writer latency: a WAL writer in its own process, committing every ms.
+writer() { "$BIN/finance-writer" -db "$DB" -duration "$1" -pause 1ms; }
+lat() { sed -n 's/.*"max_commit_latency_ns":\([0-9]*\).*/\1/p' "$1"; }
+commits() { sed -n 's/.*"commits":\([0-9]*\).*/\1/p' "$1"; }
+dur=$(printf '%.0f' "$(echo "$b_s + 3" | bc -l)")s
+writer "$dur" > "$OUT/writer-alone.json"
+writer "$dur" > "$OUT/writer-bulwark.json" &
+wp=$!; sleep 1
+"$BIN/bulwark-bench" backup -db "$DB" -store "$store" -key "$key" -id "${id%-*}-0000beef" > "$OUT/backup-live.json"
+wait $wp
+seed_dur=$(printf '%.0f' "$(echo "$seed_s + 3" | bc -l)")s
+writer "$seed_dur" > "$OUT/writer-seed.json" &
+wp=$!; sleep 1
+timeout 120 sqlite3 "$DB" ".backup '$OUT/seed-live.db'" || echo "(sqlite3 .backup did not finish within 120 s under the writer)" >&2
+wait $wp; rm -f "$OUT/seed-live.db"
+rm -rf "$store"
+
+ms() { echo "scale=1; $1 / 1000000" | bc -l; }
+mib() { echo "scale=1; $1 / 1048576" | bc -l; }
+r() { echo "scale=2; $1 / $2" | bc -l; }
+cat <<REPORT
+
+Bulwark make bench — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, database $(mib "$b_img") MiB
+-----------------------------------------------------------------------------------------------
+full backup          $(printf '%6.2f' "$b_s") s   seed method (.backup+gzip -6) $(printf '%6.2f' "$seed_s") s → $(r "$seed_s" "$b_s")× faster   (target ≥ 10×, ≤ 4 s)
+                                 cp (no fsync)                 $(printf '%6.2f' "$cp_s") s → $(r "$b_s" "$cp_s")× cp's time
+stored size       $(printf '%7.1f' "$(mib "$b_stored")") MiB   $(r "$b_stored" "$b_img") of the database; seed's .gz $(mib "$seed_bytes") MiB → $(r "$b_stored" "$seed_bytes")× its size   (target ≤ 420 MiB)
+restore              $(printf '%6.2f' "$r_s") s   cp + fsync $(printf '%6.2f' "$cpsync_s") s → $(r "$r_s" "$cpsync_s")× its time   (target ≤ 2×); restored file $same
+peak RSS          backup $(mib "$b_rss") MiB, restore $(mib "$r_rss") MiB   (target ≤ 128 MiB)
+writer max commit latency (WAL, other process, 1 ms between commits)
+                  during Bulwark backup $(ms "$(lat "$OUT/writer-bulwark.json")") ms ($(commits "$OUT/writer-bulwark.json") commits)   (target ≤ 50 ms)
+                  writer alone          $(ms "$(lat "$OUT/writer-alone.json")") ms ($(commits "$OUT/writer-alone.json") commits)
+                  during sqlite3 .backup $(ms "$(lat "$OUT/writer-seed.json")") ms ($(commits "$OUT/writer-seed.json") commits)
+REPORT
