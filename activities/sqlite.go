@@ -69,7 +69,7 @@ func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput)
 		Progress: func(p sqlitesrc.BackupProgress) {
 			// Submitted never goes below what an earlier attempt started:
 			// those chunks may exist and must be checked before re-use.
-			hb.set(Progress{Phase: "backup", Chunk: p.SettledChunks, Submitted: max(p.SubmittedChunks, resume.Submitted), Offset: p.BytesRead, Total: p.TotalBytes})
+			hb.set(Progress{Phase: "backup", Chunk: p.SettledChunks, Submitted: max(p.SubmittedChunks, resume.Submitted), Offset: p.SettledBytes, Total: p.TotalBytes})
 		},
 	})
 	if err != nil {

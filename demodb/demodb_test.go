@@ -317,7 +317,8 @@ func TestRunWriterPause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ws.Commits < 2 || ws.Commits > 8 {
+	// Commits at 0, 50, ... 250 ms; fewer if the machine is slow.
+	if ws.Commits < 1 || ws.Commits > 7 {
 		t.Errorf("%d commits in 300ms with 50ms pauses", ws.Commits)
 	}
 }
@@ -408,4 +409,17 @@ func TestLatencyHistogram(t *testing.T) {
 			t.Errorf("value %d in bucket %d [%d, %d]", v, b, histUpper(b-1)+1, histUpper(b))
 		}
 	}
+}
+
+func BenchmarkGenerateDefault(b *testing.B) {
+	dir := b.TempDir()
+	var bytes int64
+	for i := range b.N {
+		st, err := Generate(context.Background(), filepath.Join(dir, fmt.Sprintf("%d.db", i)), Options{Seed: uint64(i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		bytes += st.Bytes
+	}
+	b.SetBytes(bytes / int64(b.N))
 }

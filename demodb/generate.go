@@ -5,7 +5,10 @@
 //
 // Generate creates a database of a chosen size; RunWriter keeps committing
 // to it the way the application does; CheckConsistent tells whether a copy
-// (a backup, a restore) holds one committed state of it.
+// (a backup, a restore) holds one committed state of it. The last works
+// because every writer transaction also updates the single row of
+// writer_state, whose counts and sums of expenses and incomes a torn copy
+// would contradict.
 package demodb
 
 import (
@@ -17,6 +20,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +53,8 @@ const (
 // time.Now, so that the contents depend on the seed alone.
 var historyEnd = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
 
-// Options sizes a generated database. Zero fields take the Default* values.
+// Options sizes a generated database. Zero Users and ExpensesPerUser take
+// the Default* values.
 type Options struct {
 	// Users is the number of users.
 	Users int
@@ -95,7 +100,7 @@ func Generate(ctx context.Context, path string, opts Options) (_ Stats, err erro
 		if err != nil {
 			// The file is ours (created exclusively above); a half-built
 			// database is worse than none.
-			for _, p := range []string{path, path + "-wal", path + "-journal"} {
+			for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
 				_ = os.Remove(p)
 			}
 		}
@@ -145,19 +150,21 @@ func createExclusive(path string) error {
 	return nil
 }
 
-// syncFile flushes path to stable storage: generation runs with
-// synchronous=OFF, so nothing has been synced yet.
+// syncFile flushes path, and its directory entry, to stable storage:
+// generation runs with synchronous=OFF, so nothing has been synced yet.
 func syncFile(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("sync database: %w", err)
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync database: %w", err)
+	for _, p := range []string{path, filepath.Dir(path)} {
+		f, err := os.Open(p)
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", p, err)
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("sync %s: %w", p, err)
+		}
 	}
 	return nil
 }
@@ -274,8 +281,8 @@ func (g *generator) run(ctx context.Context) error {
 	}
 
 	// Leave exclusive locking before entering WAL: a connection that enters
-	// WAL exclusively keeps its WAL index in private memory and cannot go
-	// back, so its WAL would outlive it. Leaving takes effect at the next
+	// WAL in exclusive mode keeps the WAL index in private memory and stays
+	// exclusive until it leaves WAL. Leaving takes effect at the next
 	// access, hence the query.
 	if err := g.exec("PRAGMA locking_mode = NORMAL"); err != nil {
 		return fmt.Errorf("finish: %w", err)

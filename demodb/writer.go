@@ -133,12 +133,16 @@ func (w *writer) run(ctx context.Context, pause time.Duration) error {
 		return err
 	}
 	w.stmts = map[string]*sql.Stmt{}
+	defer func() {
+		for _, st := range w.stmts {
+			_ = st.Close() // closing the connection finalizes them anyway
+		}
+	}()
 	for name, q := range writerStatements {
 		st, err := w.conn.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("prepare %s: %w", name, err)
 		}
-		defer st.Close()
 		w.stmts[name] = st
 	}
 
@@ -336,7 +340,7 @@ func (w *writer) deleteIncome(d *delta) error {
 }
 
 func (w *writer) pickCategory(user int64) catRef {
-	if own := w.custom[user]; len(own) > 0 && (len(w.builtin) == 0 || w.rng.IntN(12) == 0) {
+	if own := w.custom[user]; len(own) > 0 && w.rng.IntN(12) == 0 {
 		return pick(w.rng, own)
 	}
 	return w.builtin[pickWeighted(w.rng, w.builtinCum)]

@@ -52,6 +52,7 @@ type BackupProgress struct {
 	SubmittedChunks int   `json:"submitted_chunks"`
 	SettledChunks   int   `json:"settled_chunks"`
 	BytesRead       int64 `json:"bytes_read"`
+	SettledBytes    int64 `json:"settled_bytes"` // page bytes in settled chunks: durable progress
 	TotalBytes      int64 `json:"total_bytes"`
 	StoredBytes     int64 `json:"stored_bytes"`
 }
@@ -117,7 +118,8 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	report := func() {
 		if opts.Progress != nil {
 			settled, stored := cw.Progress()
-			opts.Progress(BackupProgress{SubmittedChunks: index, SettledChunks: settled, BytesRead: read, TotalBytes: total, StoredBytes: stored})
+			durable := min(int64(settled)*int64(pagesPerChunk)*int64(snap.PageSize), read)
+			opts.Progress(BackupProgress{SubmittedChunks: index, SettledChunks: settled, BytesRead: read, SettledBytes: durable, TotalBytes: total, StoredBytes: stored})
 		}
 	}
 	flush := func() error {
