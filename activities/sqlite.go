@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -161,18 +160,19 @@ func (a *SQLiteActivities) SwapInRestore(ctx context.Context, in SwapInput) (Swa
 	return SwapOutput{EmergencyCopy: saved}, nil
 }
 
-// DiscardRestore removes a staged restore (after a rejection or a
-// cancellation). A file already gone is fine.
+// DiscardRestore removes the staged restore of a backup to a target (after
+// a rejection, a timeout or a cancellation, possibly mid-download). A file
+// already gone is fine; the target itself is never touched.
 func (a *SQLiteActivities) DiscardRestore(ctx context.Context, in DiscardInput) error {
-	if !filepath.IsAbs(in.TempPath) || !isStagedRestore(in.TempPath) {
-		return badInput("%q is not a staged restore", in.TempPath)
+	if !filepath.IsAbs(in.Target) {
+		return badInput("restore target %q must be an absolute path", in.Target)
 	}
-	if err := os.Remove(in.TempPath); err != nil && !os.IsNotExist(err) {
-		return err
+	if err := repository.ValidateBackupID(in.BackupID); err != nil {
+		return boundary(err)
+	}
+	tmp := sqlitesrc.TempPathFor(in.Target, in.BackupID)
+	if err := os.Remove(tmp); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("remove staged restore %s: %w", tmp, err)
 	}
 	return nil
-}
-
-func isStagedRestore(p string) bool {
-	return strings.Contains(filepath.Base(p), ".bulwark-restore-")
 }

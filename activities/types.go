@@ -151,9 +151,10 @@ type SwapOutput struct {
 	EmergencyCopy string `json:"emergency_copy,omitempty"`
 }
 
-// DiscardInput removes a staged restore that will not be used.
+// DiscardInput removes the staged restore of a backup to a target, if any.
 type DiscardInput struct {
-	TempPath string `json:"temp_path"`
+	Target   string `json:"target"`
+	BackupID string `json:"backup_id"`
 }
 
 // VerifyInput names a backup to verify.

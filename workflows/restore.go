@@ -97,20 +97,24 @@ func RestoreWorkflow(ctx workflow.Context, req RestoreRequest) (RestoreResult, e
 	}
 	status.Target, status.TargetExists = target.Target, target.Exists
 
-	status.Phase = PhaseStaging
-	var staged activities.RestoreOutput
-	if err := workflow.ExecuteActivity(longActivity(ctx, hostQueue), sqliteActs.RestoreSQLite,
-		activities.RestoreInput{Database: req.Database, BackupID: backupID, Target: target.Target}).Get(ctx, &staged); err != nil {
-		return RestoreResult{}, err
-	}
-	status.StagedFile = staged.TempPath
 	discard := func() {
 		// Runs on cancellation too, so it needs a context that is not cancelled.
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
 		_ = workflow.ExecuteActivity(shortActivity(dctx, hostQueue), sqliteActs.DiscardRestore,
-			activities.DiscardInput{TempPath: staged.TempPath}).Get(dctx, nil)
+			activities.DiscardInput{Target: target.Target, BackupID: backupID}).Get(dctx, nil)
 		status.StagedFile = ""
 	}
+
+	status.Phase = PhaseStaging
+	var staged activities.RestoreOutput
+	if err := workflow.ExecuteActivity(longActivity(ctx, hostQueue), sqliteActs.RestoreSQLite,
+		activities.RestoreInput{Database: req.Database, BackupID: backupID, Target: target.Target}).Get(ctx, &staged); err != nil {
+		if temporal.IsCanceledError(err) {
+			discard() // a partly written staged file must not linger
+		}
+		return RestoreResult{}, err
+	}
+	status.StagedFile = staged.TempPath
 
 	res := RestoreResult{BackupID: backupID, Target: target.Target, ImageBytes: staged.ImageBytes, ImageSHA256: staged.ImageSHA256}
 	if target.Exists && !req.Approved {

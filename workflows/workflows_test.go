@@ -218,6 +218,30 @@ func TestRestoreCancelledWhileAwaitingApprovalDiscardsStagedFile(t *testing.T) {
 	}
 }
 
+func TestRestoreCancelledWhileStagingDiscardsPartialFile(t *testing.T) {
+	env := newEnv(t)
+	discards := 0
+	env.OnActivity("ResolveBackup", mock.Anything, mock.Anything).Return(activities.ResolveOutput{BackupID: backupID}, nil)
+	env.OnActivity("InspectRestoreTarget", mock.Anything, mock.Anything).Return(activities.TargetOutput{Target: "/data/new.db"}, nil)
+	env.OnActivity("RestoreSQLite", mock.Anything, mock.Anything).After(time.Hour).Return(activities.RestoreOutput{}, nil)
+	env.OnActivity("DiscardRestore", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.DiscardInput) error {
+			if in.Target != "/data/new.db" || in.BackupID != backupID {
+				return errors.New("discard of the wrong file")
+			}
+			discards++
+			return nil
+		})
+	env.RegisterDelayedCallback(env.CancelWorkflow, time.Minute)
+	env.ExecuteWorkflow(RestoreWorkflow, RestoreRequest{Database: "finance", Host: "laptop", Backup: "latest"})
+	if err := env.GetWorkflowError(); !temporal.IsCanceledError(err) {
+		t.Fatalf("got %v, want cancellation", err)
+	}
+	if discards != 1 {
+		t.Fatalf("discards %d, want 1", discards)
+	}
+}
+
 func TestRestoreApprovedUpFrontDoesNotWait(t *testing.T) {
 	env := newEnv(t)
 	swaps, _ := restoreMocks(env, true)
