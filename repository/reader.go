@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"runtime"
@@ -128,7 +129,8 @@ func ListDatabases(ctx context.Context, bucket *blob.Bucket) ([]string, error) {
 type RestoreOptions struct {
 	Workers int
 	// StartChunk skips chunks below it: they were written to the file by an
-	// earlier attempt (the activity's heartbeat says so).
+	// earlier attempt (the activity's heartbeat says so). Their pages are
+	// read back from the file for the image hash.
 	StartChunk int
 	// Limiter, when set, bounds download bandwidth in bytes per second.
 	Limiter *rate.Limiter
@@ -138,11 +140,13 @@ type RestoreOptions struct {
 }
 
 // RestoreImage writes the pages of a full backup into f at their offsets,
-// truncates f to the image size and fsyncs it. It does not check the image
-// hash; call HashFile afterwards so that what is checked is what is on disk.
-func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Manifest, f *os.File, opts RestoreOptions) error {
+// truncates f to the image size, fsyncs it, and returns the SHA-256 of the
+// image as written. Chunks are fetched, authenticated and decompressed in
+// parallel; a hasher consumes their pages in page order as they are written,
+// so checking the hash costs no second pass over the file.
+func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Manifest, f *os.File, opts RestoreOptions) (string, error) {
 	if m.Type != BackupFull {
-		return fmt.Errorf("%w: restoring %s backups is not supported by this version", ErrBadInput, m.Type)
+		return "", fmt.Errorf("%w: restoring %s backups is not supported by this version", ErrBadInput, m.Type)
 	}
 	workers := opts.Workers
 	if workers <= 0 {
@@ -150,11 +154,24 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Man
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	preallocate(f, m.ImageBytes)
+
+	hasher := newOrderedHasher(opts.StartChunk)
+	var prefixPages int64
+	for _, c := range m.Chunks[:min(opts.StartChunk, len(m.Chunks))] {
+		prefixPages += int64(c.PageCount)
+	}
+	if err := hasher.hashPrefix(f, prefixPages, m.PageSize); err != nil {
+		return "", fmt.Errorf("hash pages restored by an earlier attempt: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		hasher.abort()
+	}()
 
 	jobs := make(chan ChunkRef)
 	var (
 		mu      sync.Mutex
-		done    = make([]bool, len(m.Chunks))
 		settled = opts.StartChunk
 		bytes   int64
 		wg      sync.WaitGroup
@@ -170,6 +187,7 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Man
 			}
 			defer dec.Close()
 			var obj, compressed, payload []byte
+			var set PageSet
 			for ref := range jobs {
 				if ctx.Err() != nil {
 					continue
@@ -178,17 +196,21 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Man
 					cancel(err)
 					continue
 				}
-				obj, compressed, payload, err = restoreChunk(ctx, bucket, key, dec, m, ref, f, obj, compressed, payload)
+				obj, compressed, payload, set, err = restoreChunk(ctx, bucket, key, dec, m, ref, f, obj, compressed, payload)
 				if err != nil {
 					cancel(err)
 					continue
 				}
-				mu.Lock()
-				done[ref.Index] = true
-				bytes += int64(ref.PageCount) * int64(m.PageSize)
-				for settled < len(done) && done[settled] {
-					settled++
+				// Hand the pages to the hasher in chunk order; this waits
+				// while an earlier chunk is still being restored, which
+				// bounds memory to one chunk per worker.
+				if err := hasher.add(ref.Index, set); err != nil {
+					cancel(err)
+					continue
 				}
+				mu.Lock()
+				bytes += int64(ref.PageCount) * int64(m.PageSize)
+				settled = max(settled, hasher.done())
 				s, b := settled, bytes
 				mu.Unlock()
 				if opts.Progress != nil {
@@ -206,42 +228,109 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Man
 	close(jobs)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil {
-		return err
+		return "", err
+	}
+	if hasher.nextPage != uint32(m.PageCount)+1 {
+		return "", fmt.Errorf("%w: chunks hold pages up to %d, the image has %d", ErrCorrupt, hasher.nextPage-1, m.PageCount)
 	}
 	if err := f.Truncate(m.ImageBytes); err != nil {
-		return fmt.Errorf("truncate restored file: %w", err)
+		return "", fmt.Errorf("truncate restored file: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("fsync restored file: %w", err)
+		return "", fmt.Errorf("fsync restored file: %w", err)
 	}
+	return hex.EncodeToString(hasher.h.Sum(nil)), nil
+}
+
+// orderedHasher hashes the pages of consecutive chunks in chunk order while
+// the chunks themselves are restored in parallel.
+type orderedHasher struct {
+	mu       sync.Mutex
+	cond     *sync.Cond
+	h        hash.Hash
+	next     int    // index of the next chunk to hash
+	nextPage uint32 // the page that chunk must start with
+	aborted  bool
+}
+
+func newOrderedHasher(start int) *orderedHasher {
+	o := &orderedHasher{h: sha256.New(), next: start, nextPage: 1}
+	o.cond = sync.NewCond(&o.mu)
+	return o
+}
+
+// hashPrefix hashes the first pages of f: those an earlier attempt restored.
+func (o *orderedHasher) hashPrefix(f *os.File, pages int64, pageSize int) error {
+	n := pages * int64(pageSize)
+	if _, err := io.CopyBuffer(o.h, io.NewSectionReader(f, 0, n), make([]byte, 1<<20)); err != nil {
+		return err
+	}
+	o.nextPage = uint32(pages) + 1
 	return nil
 }
 
-func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, error) {
+// add waits for chunk index's turn, hashes its pages and lets the next chunk
+// in. A full image has no gaps: the pages must be consecutive and follow the
+// previous chunk's.
+func (o *orderedHasher) add(index int, set PageSet) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for o.next != index && !o.aborted {
+		o.cond.Wait()
+	}
+	if o.aborted {
+		return errors.New("restore aborted")
+	}
+	if n := len(set.Pages); n > 0 {
+		if set.Pages[0] != o.nextPage || set.Pages[n-1] != o.nextPage+uint32(n)-1 {
+			return fmt.Errorf("%w: chunk %d holds pages %d-%d, expected a run from page %d", ErrCorrupt, index, set.Pages[0], set.Pages[n-1], o.nextPage)
+		}
+		o.nextPage += uint32(n)
+	}
+	o.h.Write(set.Data)
+	o.next++
+	o.cond.Broadcast()
+	return nil
+}
+
+func (o *orderedHasher) done() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.next
+}
+
+func (o *orderedHasher) abort() {
+	o.mu.Lock()
+	o.aborted = true
+	o.cond.Broadcast()
+	o.mu.Unlock()
+}
+
+func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
 	objKey := ChunkKey(m.Database.Name, m.BackupID, ref.Index)
 	op := func(verb string) string { return fmt.Sprintf("%s chunk %d", verb, ref.Index) }
 	obj, err := getObject(ctx, bucket, objKey, MaxChunkBytes, obj)
 	if err != nil {
-		return obj, compressed, payload, fmt.Errorf("chunk %d of backup %s: %w", ref.Index, m.BackupID, err)
+		return obj, compressed, payload, PageSet{}, fmt.Errorf("chunk %d of backup %s: %w", ref.Index, m.BackupID, err)
 	}
 	sum := sha256.Sum256(obj)
 	if hex.EncodeToString(sum[:]) != ref.StoredSHA256 {
-		return obj, compressed, payload, &ObjectError{Op: op("check"), Key: objKey, Err: fmt.Errorf("%w: stored object hash differs from the manifest (bit rot or tampering)", ErrCorrupt)}
+		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("check"), Key: objKey, Err: fmt.Errorf("%w: stored object hash differs from the manifest (bit rot or tampering)", ErrCorrupt)}
 	}
 	compressed, err = key.OpenChunk(compressed[:0], obj, m.BackupID, ref.Index)
 	if err != nil {
-		return obj, compressed, payload, &ObjectError{Op: op("open"), Key: objKey, Err: err}
+		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("open"), Key: objKey, Err: err}
 	}
 	payload, err = dec.DecodeAll(compressed, payload[:0])
 	if err != nil {
-		return obj, compressed, payload, &ObjectError{Op: op("decompress"), Key: objKey, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
+		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decompress"), Key: objKey, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 	}
 	set, err := DecodePayload(payload, m.PageSize)
 	if err != nil {
-		return obj, compressed, payload, &ObjectError{Op: op("decode"), Key: objKey, Err: err}
+		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: err}
 	}
 	if len(set.Pages) != ref.PageCount || (len(set.Pages) > 0 && set.Pages[0] != ref.FirstPage) {
-		return obj, compressed, payload, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: chunk holds %d pages from %d, manifest says %d from %d", ErrCorrupt, len(set.Pages), firstOr0(set.Pages), ref.PageCount, ref.FirstPage)}
+		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: chunk holds %d pages from %d, manifest says %d from %d", ErrCorrupt, len(set.Pages), firstOr0(set.Pages), ref.PageCount, ref.FirstPage)}
 	}
 	// Write runs of consecutive pages with one WriteAt each.
 	for i := 0; i < len(set.Pages); {
@@ -250,15 +339,18 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 			j++
 		}
 		if int64(set.Pages[j-1]) > m.PageCount {
-			return obj, compressed, payload, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[j-1], m.PageCount)}
+			return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[j-1], m.PageCount)}
 		}
 		off := int64(set.Pages[i]-1) * int64(m.PageSize)
 		if _, err := f.WriteAt(set.Data[i*m.PageSize:j*m.PageSize], off); err != nil {
-			return obj, compressed, payload, fmt.Errorf("write pages %d-%d: %w", set.Pages[i], set.Pages[j-1], err)
+			return obj, compressed, payload, PageSet{}, fmt.Errorf("write pages %d-%d: %w", set.Pages[i], set.Pages[j-1], err)
 		}
 		i = j
 	}
-	return obj, compressed, payload, nil
+	if len(set.Pages) > 0 {
+		startWriteback(f, int64(set.Pages[0]-1)*int64(m.PageSize), int64(len(set.Data)))
+	}
+	return obj, compressed, payload, set, nil
 }
 
 func firstOr0(p []uint32) uint32 {

@@ -51,7 +51,7 @@ func TempPathFor(target, backupID string) string {
 }
 
 // RestoreToTemp writes the backup's image to opts.TempPath, fsyncs it and
-// checks that its SHA-256 equals the manifest's image hash. On a mismatch the
+// checks that its SHA-256 and size equal the manifest's. On a mismatch the
 // temp file is removed and ErrCorrupt returned: a wrong file is never left
 // where it could be mistaken for a restore.
 func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manifest, error) {
@@ -76,7 +76,7 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 	if opts.Progress != nil {
 		progress = func(settled int, bytes int64) { opts.Progress(settled, bytes, m.ImageBytes) }
 	}
-	err = repository.RestoreImage(ctx, opts.Bucket, key, m, f, repository.RestoreOptions{
+	sum, err := repository.RestoreImage(ctx, opts.Bucket, key, m, f, repository.RestoreOptions{
 		Workers: opts.Workers, StartChunk: opts.StartChunk, Progress: progress, Limiter: opts.Limiter,
 	})
 	if cerr := f.Close(); err == nil && cerr != nil {
@@ -89,11 +89,13 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 		}
 		return nil, err
 	}
-	sum, n, err := repository.HashFile(opts.TempPath)
+	info, err := os.Stat(opts.TempPath)
 	if err != nil {
-		return nil, err
+		return nil, targetError("restored file", opts.TempPath, err)
 	}
-	if sum != m.ImageSHA256 || n != m.ImageBytes {
+	// sum is the hash of the pages as they were written to the file, in
+	// page order: the file's contents, without reading them back.
+	if n := info.Size(); sum != m.ImageSHA256 || n != m.ImageBytes {
 		_ = os.Remove(opts.TempPath)
 		return nil, fmt.Errorf("%w: restored image of %s hashes to %s (%d bytes), manifest says %s (%d bytes)", repository.ErrCorrupt, opts.BackupID, sum, n, m.ImageSHA256, m.ImageBytes)
 	}

@@ -88,6 +88,7 @@ func run() error {
 		res.ImageBytes, res.StoredBytes, res.Chunks = r.Manifest.ImageBytes, r.Manifest.StoredBytes, len(r.Manifest.Chunks)
 	case "restore":
 		tmp := sqlitesrc.TempPathFor(*to, *id)
+		defer func(t time.Time) { fmt.Fprintf(os.Stderr, "restore total %s\n", time.Since(t)) }(time.Now())
 		m, err := sqlitesrc.RestoreToTemp(ctx, sqlitesrc.RestoreOptions{
 			Bucket: bucket, Keeper: kp, Database: "finance", BackupID: *id, TempPath: tmp, Workers: runtime.GOMAXPROCS(0),
 		})
