@@ -61,14 +61,16 @@ func putObject(ctx context.Context, bucket *blob.Bucket, key string, data []byte
 	// no_tmp_dir); that rename is durable once the directory is synced.
 	dir := filepath.Dir(file.Name())
 	if syncDirectory {
-		if err := syncDir(dir); err != nil {
+		if err := SyncDir(dir); err != nil {
 			return dir, &ObjectError{Op: "fsync directory of", Key: key, Err: err}
 		}
 	}
 	return dir, nil
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory, making the renames and creations in it
+// durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -162,7 +162,7 @@ func (w *ChunkWriter) Close() ([]ChunkRef, int, error) {
 	}
 	w.cancel(nil)
 	for dir := range w.dirs {
-		if err := syncDir(dir); err != nil {
+		if err := SyncDir(dir); err != nil {
 			return nil, 0, fmt.Errorf("fsync chunk directory %s: %w", dir, err)
 		}
 	}

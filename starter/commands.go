@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/config"
 	"github.com/bulwark-dr/bulwark/workflows"
 )
 
@@ -137,15 +138,16 @@ func cmdList(ctx context.Context, g *globals, args []string) error {
 	return tw.Flush()
 }
 
-func cmdVerify(ctx context.Context, g *globals, args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	g.register(fs)
+// databaseCommand parses the arguments of a command of the form
+// `<database> [<backup>]` (backup defaults to "latest"), connects, and looks
+// the database up in the config. The caller closes the session.
+func databaseCommand(g *globals, fs *flag.FlagSet, args []string, usage string) (*session, config.Database, string, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
-		return err
+		return nil, config.Database{}, "", err
 	}
 	if len(pos) < 1 || len(pos) > 2 {
-		return usagef("verify takes a database name and optionally a backup id (default latest)")
+		return nil, config.Database{}, "", usagef("%s", usage)
 	}
 	ref := "latest"
 	if len(pos) == 2 {
@@ -153,14 +155,26 @@ func cmdVerify(ctx context.Context, g *globals, args []string) error {
 	}
 	s, err := connect(g)
 	if err != nil {
+		return nil, config.Database{}, "", err
+	}
+	db, err := s.cfg.Database(pos[0])
+	if err != nil {
+		s.Close()
+		return nil, config.Database{}, "", err
+	}
+	return s, db, ref, nil
+}
+
+func cmdVerify(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	g.register(fs)
+	s, db, ref, err := databaseCommand(g, fs, args, "verify takes a database name and optionally a backup id (default latest)")
+	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if _, err := s.cfg.Database(pos[0]); err != nil {
-		return err
-	}
-	id := workflows.VerifyWorkflowID(pos[0], ref)
-	run, err := s.start(ctx, id, workflows.VerifyWorkflow, workflows.VerifyRequest{Database: pos[0], BackupID: ref})
+	id := workflows.VerifyWorkflowID(db.Name, ref)
+	run, err := s.start(ctx, id, workflows.VerifyWorkflow, workflows.VerifyRequest{Database: db.Name, BackupID: ref})
 	if err != nil {
 		return err
 	}
@@ -174,9 +188,9 @@ func cmdVerify(ctx context.Context, g *globals, args []string) error {
 		}
 	} else if out.OK {
 		fmt.Fprintf(g.stdout, "backup %s of %s verified ok: %d chunk(s), %s read, integrity_check ok, foreign_key_check ok, row counts and image hash match (%s)\n",
-			out.BackupID, pos[0], out.Chunks, humanBytes(out.BytesRead), time.Duration(out.Duration).Round(time.Millisecond))
+			out.BackupID, db.Name, out.Chunks, humanBytes(out.BytesRead), time.Duration(out.Duration).Round(time.Millisecond))
 	} else {
-		fmt.Fprintf(g.stdout, "backup %s of %s FAILED verification:\n", out.BackupID, pos[0])
+		fmt.Fprintf(g.stdout, "backup %s of %s FAILED verification:\n", out.BackupID, db.Name)
 		for _, p := range out.Problems {
 			fmt.Fprintln(g.stdout, "  -", p)
 		}
@@ -193,26 +207,11 @@ func cmdRestore(ctx context.Context, g *globals, args []string) error {
 	to := fs.String("to", "", "file to restore to (default: the database's configured path; an existing file needs --yes or approval)")
 	yes := fs.Bool("yes", false, "replace an existing file without waiting for approval (it is kept as an emergency copy)")
 	detach := fs.Bool("detach", false, "start the workflow and return without waiting")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) < 1 || len(pos) > 2 {
-		return usagef("restore takes a database name and optionally a backup id, latest, or an RFC 3339 time")
-	}
-	ref := "latest"
-	if len(pos) == 2 {
-		ref = pos[1]
-	}
-	s, err := connect(g)
+	s, db, ref, err := databaseCommand(g, fs, args, "restore takes a database name and optionally a backup id, latest, or an RFC 3339 time")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	db, err := s.cfg.Database(pos[0])
-	if err != nil {
-		return err
-	}
 	target := db.Path
 	if *to != "" {
 		if target, err = filepath.Abs(*to); err != nil {

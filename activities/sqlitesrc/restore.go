@@ -161,7 +161,7 @@ func SwapIn(temp, target, emergency string) (string, error) {
 				}
 			}
 		}
-		if err := syncDir(filepath.Dir(emergency)); err != nil {
+		if err := repository.SyncDir(filepath.Dir(emergency)); err != nil {
 			return "", targetError("fsync directory of", emergency, err)
 		}
 		for _, suffix := range []string{"-wal", "-shm", "-journal"} {
@@ -176,7 +176,7 @@ func SwapIn(temp, target, emergency string) (string, error) {
 	if err := os.Rename(temp, target); err != nil {
 		return saved, targetError("move restored file to", target, err)
 	}
-	if err := syncDir(filepath.Dir(target)); err != nil {
+	if err := repository.SyncDir(filepath.Dir(target)); err != nil {
 		return saved, targetError("fsync directory of", target, err)
 	}
 	return saved, nil
@@ -204,18 +204,6 @@ func preserve(src, dst string) error {
 		err = out.Sync()
 	}
 	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	return err
