@@ -61,8 +61,14 @@ func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput)
 	}
 	hb := startHeartbeat(ctx, Progress{Phase: "backup", Chunk: resume.Chunk, Submitted: resume.Submitted})
 	defer hb.close()
+	typ := repository.BackupType(in.Type)
+	switch typ {
+	case "", repository.BackupFull, repository.BackupIncremental, repository.BackupDifferential:
+	default:
+		return SnapshotOutput{}, badInput("backup type %q is not one of full, incremental, differential", in.Type)
+	}
 	res, err := sqlitesrc.Backup(ctx, sqlitesrc.BackupOptions{
-		Path: path, Database: in.Database, BackupID: in.BackupID, Host: a.Host, Tool: a.Tool,
+		Type: typ, Path: path, Database: in.Database, BackupID: in.BackupID, Host: a.Host, Tool: a.Tool,
 		Bucket: a.Bucket, Keeper: a.Keeper, Compression: a.Compression, Workers: a.Workers,
 		ChunkBytes: a.ChunkBytes, ResumeBelow: resume.Submitted, StartedAt: in.StartedAt, Limiter: a.UploadLimit,
 		Progress: func(p sqlitesrc.BackupProgress) {
@@ -76,8 +82,9 @@ func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput)
 	}
 	m := res.Manifest
 	out := SnapshotOutput{
-		BackupID: m.BackupID, ManifestKey: repository.ManifestKey(m.Database.Name, m.BackupID),
-		PageCount: m.PageCount, ImageBytes: m.ImageBytes, StoredBytes: m.StoredBytes,
+		BackupID: m.BackupID, Type: string(m.Type), Parent: m.Parent, FullBecause: m.FullBecause, ChangedPages: res.ChangedPages,
+		ManifestKey: repository.ManifestKey(m.Database.Name, m.BackupID),
+		PageCount:   m.PageCount, ImageBytes: m.ImageBytes, StoredBytes: m.StoredBytes,
 		ImageSHA256: m.ImageSHA256, Chunks: len(m.Chunks), ReusedChunks: res.ReusedChunks,
 		Tables: len(m.Tables), JournalMode: m.Database.JournalMode, SnapshotAt: m.SnapshotAt,
 		Duration: Duration(time.Since(start)),

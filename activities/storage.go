@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"gocloud.dev/blob"
 	"golang.org/x/time/rate"
 
@@ -67,11 +68,39 @@ func (a *StorageActivities) VerifyBackup(ctx context.Context, in VerifyInput) (V
 	return out, nil
 }
 
-// verify returns every problem found; an empty list means the backup is good.
+// verify returns every problem found; an empty list means the backup is
+// good. The chain is checked oldest first, each backup's own objects
+// without decrypting; the first damaged backup is reported with every
+// backup that depends on it. Only an intact chain is rebuilt and checked by
+// SQLite.
 func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([]string, sqlitesrc.CheckResult) {
 	var check sqlitesrc.CheckResult
 	m := b.Manifest
-	key, err := b.Open(ctx, a.Keeper)
+	db := m.Database.Name
+	ids, chainErr := repository.ChainIDs(ctx, a.Bucket, db, m.BackupID)
+	broken, cause := "", chainErr
+	if chainErr != nil {
+		broken = ids[0] // the ancestor whose manifest cannot be read
+	}
+	for _, id := range ids {
+		if broken != "" {
+			break
+		}
+		activity.RecordHeartbeat(ctx, Progress{Phase: "verify"})
+		if err := repository.CheckObjects(ctx, a.Bucket, a.Keeper, db, id); err != nil {
+			broken, cause = id, err
+		}
+	}
+	if broken != "" {
+		affected, err := repository.Dependents(ctx, a.Bucket, db, broken)
+		if err != nil {
+			affected = []string{broken, m.BackupID}
+		}
+		return []string{fmt.Sprintf("backup %s is damaged (%v); backups that cannot be restored because of it: %s",
+			broken, cause, strings.Join(affected, ", "))}, check
+	}
+
+	chain, err := repository.Chain(ctx, a.Bucket, a.Keeper, db, m.BackupID)
 	if err != nil {
 		return []string{err.Error()}, check
 	}
@@ -87,21 +116,28 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 		return []string{fmt.Sprintf("scratch file in %s: %v", dir, err)}, check
 	}
 	defer os.Remove(f.Name())
+	defer f.Close()
 	hb := startHeartbeat(ctx, Progress{Phase: "verify", Total: m.ImageBytes})
 	defer hb.close()
-	sum, err := repository.RestoreImage(ctx, a.Bucket, key, m, f, repository.RestoreOptions{
+	sum, err := repository.RestoreImage(ctx, a.Bucket, chain, f, repository.RestoreOptions{
 		Workers: a.Workers, Limiter: a.DownloadLimit,
 		Progress: func(settled int, bytes int64) {
 			hb.set(Progress{Phase: "verify", Chunk: settled, Offset: bytes, Total: m.ImageBytes})
 		},
 	})
-	f.Close()
 	if err != nil {
 		return []string{err.Error()}, check
 	}
 	var problems []string
 	if sum != m.ImageSHA256 {
 		problems = append(problems, fmt.Sprintf("image hash %s differs from the manifest's %s", sum, m.ImageSHA256))
+	}
+	if m.PageIndex != nil {
+		if page, err := repository.PageIndexMismatch(ctx, a.Bucket, chain[len(chain)-1], f); err != nil {
+			problems = append(problems, "page index: "+err.Error())
+		} else if page != 0 {
+			problems = append(problems, fmt.Sprintf("page index differs from the image at page %d", page))
+		}
 	}
 	check, err = sqlitesrc.CheckFile(ctx, f.Name())
 	if err != nil {

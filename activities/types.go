@@ -88,16 +88,23 @@ func badInput(format string, args ...any) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(format, args...), ErrTypeBadInput, nil)
 }
 
-// SnapshotInput asks for a full backup of a database on this host.
+// SnapshotInput asks for a backup of a database on this host.
 type SnapshotInput struct {
-	Database  string    `json:"database"`
+	Database string `json:"database"`
+	// Type is full, incremental or differential ("" is full).
+	Type      string    `json:"type,omitempty"`
 	BackupID  string    `json:"backup_id"`
 	StartedAt time.Time `json:"started_at"`
 }
 
 // SnapshotOutput describes the backup written.
 type SnapshotOutput struct {
-	BackupID     string    `json:"backup_id"`
+	BackupID string `json:"backup_id"`
+	Type     string `json:"type"`
+	Parent   string `json:"parent,omitempty"`
+	// FullBecause says why an incremental or differential became full.
+	FullBecause  string    `json:"full_because,omitempty"`
+	ChangedPages int64     `json:"changed_pages"`
 	ManifestKey  string    `json:"manifest_key"`
 	PageCount    int64     `json:"page_count"`
 	ImageBytes   int64     `json:"image_bytes"`

@@ -37,6 +37,12 @@ type Manifest struct {
 	Compression string      `json:"compression"`
 	Key         KeyEnvelope `json:"key"`
 	Chunks      []ChunkRef  `json:"chunks"`
+	// PageIndex is the object listing a hash of every page of the image,
+	// which the next incremental or differential backup compares against.
+	PageIndex *ObjectRef `json:"page_index,omitempty"`
+	// FullBecause says why a backup asked to be incremental or differential
+	// was taken as a full one (no usable parent).
+	FullBecause string `json:"full_because,omitempty"`
 
 	Tables       []TableRows `json:"tables"`
 	SchemaSHA256 string      `json:"schema_sha256"`
@@ -66,6 +72,12 @@ type ChunkRef struct {
 	PageCount    int    `json:"page_count"`
 	StoredBytes  int64  `json:"stored_bytes"`
 	StoredSHA256 string `json:"stored_sha256"` // of the object bytes: checkable without the key
+}
+
+// ObjectRef names a stored object by size and hash.
+type ObjectRef struct {
+	StoredBytes  int64  `json:"stored_bytes"`
+	StoredSHA256 string `json:"stored_sha256"`
 }
 
 // TableRows is a table's row count at snapshot time.
@@ -186,6 +198,12 @@ func (m *Manifest) check() error {
 	}
 	if m.Type == BackupFull && pagesSeen != m.PageCount {
 		return bad("chunks hold %d pages, a full backup of %d pages needs all of them", pagesSeen, m.PageCount)
+	}
+	if pagesSeen > m.PageCount {
+		return bad("chunks hold %d pages, more than the image's %d", pagesSeen, m.PageCount)
+	}
+	if m.PageIndex != nil && len(m.PageIndex.StoredSHA256) != 64 {
+		return bad("page index has no object hash")
 	}
 	return nil
 }

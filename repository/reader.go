@@ -139,107 +139,149 @@ type RestoreOptions struct {
 	Progress func(settledChunks int, bytes int64)
 }
 
-// RestoreImage writes the pages of a full backup into f at their offsets,
-// truncates f to the image size, fsyncs it, and returns the SHA-256 of the
-// image as written. Chunks are fetched, authenticated and decompressed in
-// parallel; a hasher consumes their pages in page order as they are written,
-// so checking the hash costs no second pass over the file.
-func RestoreImage(ctx context.Context, bucket *blob.Bucket, key *DataKey, m *Manifest, f *os.File, opts RestoreOptions) (string, error) {
-	if m.Type != BackupFull {
-		return "", fmt.Errorf("%w: restoring %s backups is not supported by this version", ErrBadInput, m.Type)
+// RestoreImage rebuilds the image of the last backup of chain (from Chain:
+// a full backup, then the incrementals and differentials on top of it) in
+// f, truncates f to the image size, fsyncs it, and returns the SHA-256 of
+// the file's contents. Chunks are fetched, authenticated and decompressed in
+// parallel. A chain of one full backup is hashed in page order as its chunks
+// are written, at no extra pass; a longer chain is applied backup by backup
+// (later pages overwrite earlier ones) and the result is hashed at the end.
+func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os.File, opts RestoreOptions) (string, error) {
+	if len(chain) == 0 || chain[0].Manifest().Type != BackupFull {
+		return "", fmt.Errorf("%w: a restore chain must start with a full backup", ErrBadInput)
 	}
+	final := chain[len(chain)-1].Manifest()
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	preallocate(f, m.ImageBytes)
+	preallocate(f, final.ImageBytes)
 
-	hasher := newOrderedHasher(opts.StartChunk)
-	var prefixPages int64
-	for _, c := range m.Chunks[:min(opts.StartChunk, len(m.Chunks))] {
-		prefixPages += int64(c.PageCount)
-	}
-	if err := hasher.hashPrefix(f, prefixPages, m.PageSize); err != nil {
-		return "", fmt.Errorf("hash pages restored by an earlier attempt: %w", err)
-	}
-	go func() {
-		<-ctx.Done()
-		hasher.abort()
-	}()
-
-	jobs := make(chan ChunkRef)
-	var (
-		mu      sync.Mutex
-		settled = opts.StartChunk
-		bytes   int64
-		wg      sync.WaitGroup
-	)
-	for range workers {
-		wg.Add(1)
+	var hasher *orderedHasher
+	if len(chain) == 1 {
+		hasher = newOrderedHasher(opts.StartChunk)
+		var prefixPages int64
+		for _, c := range final.Chunks[:min(opts.StartChunk, len(final.Chunks))] {
+			prefixPages += int64(c.PageCount)
+		}
+		if err := hasher.hashPrefix(f, prefixPages, final.PageSize); err != nil {
+			return "", fmt.Errorf("hash pages restored by an earlier attempt: %w", err)
+		}
 		go func() {
-			defer wg.Done()
-			dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxChunkBytes))
-			if err != nil {
-				cancel(err)
-				return
-			}
-			defer dec.Close()
-			var obj, compressed, payload []byte
-			var set PageSet
-			for ref := range jobs {
-				if ctx.Err() != nil {
-					continue
-				}
-				if err := waitBandwidth(ctx, opts.Limiter, int(ref.StoredBytes)); err != nil {
-					cancel(err)
-					continue
-				}
-				obj, compressed, payload, set, err = restoreChunk(ctx, bucket, key, dec, m, ref, f, obj, compressed, payload)
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				// Hand the pages to the hasher in chunk order; this waits
-				// while an earlier chunk is still being restored, which
-				// bounds memory to one chunk per worker.
-				if err := hasher.add(ref.Index, set); err != nil {
-					cancel(err)
-					continue
-				}
-				mu.Lock()
-				bytes += int64(ref.PageCount) * int64(m.PageSize)
-				settled = max(settled, hasher.done())
-				s, b := settled, bytes
-				mu.Unlock()
-				if opts.Progress != nil {
-					opts.Progress(s, b)
-				}
-			}
+			<-ctx.Done()
+			hasher.abort()
 		}()
 	}
-	for i := opts.StartChunk; i < len(m.Chunks) && ctx.Err() == nil; i++ {
-		select {
-		case jobs <- m.Chunks[i]:
-		case <-ctx.Done():
+
+	var (
+		mu      sync.Mutex
+		settled = opts.StartChunk // chunks settled over the whole chain
+		bytes   int64
+		base    int // chunks in the layers before the current one
+	)
+	for _, layer := range chain {
+		m := layer.Manifest()
+		first := max(0, opts.StartChunk-base)
+		if first >= len(m.Chunks) {
+			base += len(m.Chunks)
+			continue
 		}
+		done := make([]bool, len(m.Chunks))
+		local := first
+		jobs := make(chan ChunkRef)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxChunkBytes))
+				if err != nil {
+					cancel(err)
+					return
+				}
+				defer dec.Close()
+				var obj, compressed, payload []byte
+				var set PageSet
+				for ref := range jobs {
+					if ctx.Err() != nil {
+						continue
+					}
+					if err := waitBandwidth(ctx, opts.Limiter, int(ref.StoredBytes)); err != nil {
+						cancel(err)
+						continue
+					}
+					obj, compressed, payload, set, err = restoreChunk(ctx, bucket, layer.Key, dec, m, final.PageCount, ref, f, obj, compressed, payload)
+					if err != nil {
+						cancel(err)
+						continue
+					}
+					if hasher != nil {
+						// In chunk order; waiting here bounds memory to one
+						// chunk per worker.
+						if err := hasher.add(ref.Index, set); err != nil {
+							cancel(err)
+							continue
+						}
+					}
+					mu.Lock()
+					bytes += int64(len(set.Data))
+					done[ref.Index] = true
+					for local < len(done) && done[local] {
+						local++
+					}
+					settled = max(settled, base+local)
+					s, b := settled, bytes
+					mu.Unlock()
+					if opts.Progress != nil {
+						opts.Progress(s, b)
+					}
+				}
+			}()
+		}
+		for i := first; i < len(m.Chunks) && ctx.Err() == nil; i++ {
+			select {
+			case jobs <- m.Chunks[i]:
+			case <-ctx.Done():
+			}
+		}
+		close(jobs)
+		// A barrier between layers: a later backup's pages must land after
+		// the earlier backup's versions of the same pages.
+		wg.Wait()
+		if err := context.Cause(ctx); err != nil {
+			return "", err
+		}
+		base += len(m.Chunks)
 	}
-	close(jobs)
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		return "", err
+	if hasher != nil && hasher.nextPage != uint32(final.PageCount)+1 {
+		return "", fmt.Errorf("%w: chunks hold pages up to %d, the image has %d", ErrCorrupt, hasher.nextPage-1, final.PageCount)
 	}
-	if hasher.nextPage != uint32(m.PageCount)+1 {
-		return "", fmt.Errorf("%w: chunks hold pages up to %d, the image has %d", ErrCorrupt, hasher.nextPage-1, m.PageCount)
-	}
-	if err := f.Truncate(m.ImageBytes); err != nil {
+	if err := f.Truncate(final.ImageBytes); err != nil {
 		return "", fmt.Errorf("truncate restored file: %w", err)
 	}
 	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("fsync restored file: %w", err)
 	}
-	return hex.EncodeToString(hasher.h.Sum(nil)), nil
+	if hasher != nil {
+		return hex.EncodeToString(hasher.h.Sum(nil)), nil
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, final.ImageBytes), make([]byte, 1<<20)); err != nil {
+		return "", fmt.Errorf("hash restored file: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ChunkCount is the number of chunks in a chain: the unit of restore
+// progress and resume.
+func ChunkCount(chain []Layer) int {
+	n := 0
+	for _, l := range chain {
+		n += len(l.Manifest().Chunks)
+	}
+	return n
 }
 
 // orderedHasher hashes the pages of consecutive chunks in chunk order while
@@ -306,7 +348,10 @@ func (o *orderedHasher) abort() {
 	o.mu.Unlock()
 }
 
-func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
+// restoreChunk fetches, checks, opens and decodes one chunk of backup m and
+// writes its pages into f. Pages beyond the final image (finalPages) are not
+// written: the chain's last backup shrank the database.
+func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, finalPages int64, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
 	objKey := ChunkKey(m.Database.Name, m.BackupID, ref.Index)
 	op := func(verb string) string { return fmt.Sprintf("%s chunk %d", verb, ref.Index) }
 	obj, err := getObject(ctx, bucket, objKey, MaxChunkBytes, obj)
@@ -341,13 +386,17 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 		if int64(set.Pages[j-1]) > m.PageCount {
 			return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[j-1], m.PageCount)}
 		}
+		if int64(set.Pages[i]) > finalPages {
+			break // this page and all after it were cut off by a later backup
+		}
+		j = min(j, i+int(finalPages-int64(set.Pages[i]))+1)
 		off := int64(set.Pages[i]-1) * int64(m.PageSize)
 		if _, err := f.WriteAt(set.Data[i*m.PageSize:j*m.PageSize], off); err != nil {
 			return obj, compressed, payload, PageSet{}, fmt.Errorf("write pages %d-%d: %w", set.Pages[i], set.Pages[j-1], err)
 		}
 		i = j
 	}
-	if len(set.Pages) > 0 {
+	if len(set.Pages) > 0 && int64(set.Pages[0]) <= finalPages {
 		startWriteback(f, int64(set.Pages[0]-1)*int64(m.PageSize), int64(len(set.Data)))
 	}
 	return obj, compressed, payload, set, nil

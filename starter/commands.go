@@ -24,7 +24,7 @@ func cmdBackup(ctx context.Context, g *globals, args []string) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	g.register(fs)
 	noVerify := fs.Bool("no-verify", false, "skip the verification after the backup")
-	typ := fs.String("type", "full", "backup type (full)")
+	typ := fs.String("type", "full", "full, incremental (pages changed since the newest backup) or differential (since the newest full)")
 	detach := fs.Bool("detach", false, "start the workflow and return its id without waiting")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -81,9 +81,16 @@ func printBackupSummary(g *globals, s *session, res workflows.BackupResult) {
 	if res.Verify != nil {
 		verified = "verified ok in " + time.Duration(res.Verify.Duration).Round(time.Millisecond).String()
 	}
-	fmt.Fprintf(w, "Backup %s of %s (host %s): %s\n", res.BackupID, res.Database, res.Host, verified)
+	kind := res.Type
+	if res.Parent != "" {
+		kind += " on " + res.Parent
+	}
+	fmt.Fprintf(w, "Backup %s of %s (%s, host %s): %s\n", res.BackupID, res.Database, kind, res.Host, verified)
+	if res.FullBecause != "" {
+		fmt.Fprintf(w, "  taken as a full backup because %s\n", res.FullBecause)
+	}
 	fmt.Fprintf(w, "  database    %s (%d pages, %s journal), %d tables, %d rows\n", humanBytes(res.ImageBytes), res.PageCount, res.JournalMode, res.Tables, res.Rows)
-	fmt.Fprintf(w, "  stored      %s in %d chunk(s), compressed and encrypted: ratio %.2f×\n", humanBytes(res.StoredBytes), res.Chunks, ratio)
+	fmt.Fprintf(w, "  stored      %s in %d chunk(s) holding %d changed page(s), compressed and encrypted: ratio %.2f×\n", humanBytes(res.StoredBytes), res.Chunks, res.ChangedPages, ratio)
 	fmt.Fprintf(w, "  duration    %s for the backup", time.Duration(res.Duration).Round(time.Millisecond))
 	if res.ReusedChunks > 0 {
 		fmt.Fprintf(w, " (resumed: %d chunk(s) re-used)", res.ReusedChunks)
@@ -127,9 +134,13 @@ func cmdList(ctx context.Context, g *globals, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATABASE\tBACKUP\tTYPE\tSNAPSHOT (UTC)\tSIZE\tSTORED\tCHUNKS\tVERIFIED")
+	fmt.Fprintln(tw, "DATABASE\tBACKUP\tTYPE\tPARENT\tSNAPSHOT (UTC)\tSIZE\tSTORED\tCHUNKS\tVERIFIED")
 	for _, b := range out.Backups {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.Database, b.BackupID, b.Type, b.SnapshotAt.UTC().Format("2006-01-02 15:04:05"),
+		parent := b.Parent
+		if parent == "" {
+			parent = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.Database, b.BackupID, b.Type, parent, b.SnapshotAt.UTC().Format("2006-01-02 15:04:05"),
 			humanBytes(b.ImageBytes), humanBytes(b.StoredBytes), b.Chunks, b.Verified)
 	}
 	if out.Truncated {

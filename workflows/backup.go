@@ -14,7 +14,7 @@ import (
 type BackupRequest struct {
 	Database string `json:"database"`
 	Host     string `json:"host"` // the host whose worker has the file
-	Type     string `json:"type"` // "full" (default); incremental and differential come later
+	Type     string `json:"type"` // full (default), incremental or differential
 	Verify   bool   `json:"verify"`
 }
 
@@ -35,8 +35,10 @@ func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, erro
 	if req.Host == "" {
 		return BackupResult{}, temporal.NewNonRetryableApplicationError("backup request names no host", activities.ErrTypeBadInput, nil)
 	}
-	if req.Type != "" && req.Type != string(repository.BackupFull) {
-		return BackupResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup type %q is not supported yet; use full", req.Type), activities.ErrTypeBadInput, nil)
+	switch repository.BackupType(req.Type) {
+	case "", repository.BackupFull, repository.BackupIncremental, repository.BackupDifferential:
+	default:
+		return BackupResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup type %q is not one of full, incremental, differential", req.Type), activities.ErrTypeBadInput, nil)
 	}
 	started := workflow.Now(ctx)
 	backupID := repository.NewBackupID(started, runSuffix(ctx))
@@ -44,7 +46,7 @@ func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, erro
 
 	var snap activities.SnapshotOutput
 	err := workflow.ExecuteActivity(longActivity(ctx, activities.HostQueue(req.Host)), sqliteActs.SnapshotSQLite,
-		activities.SnapshotInput{Database: req.Database, BackupID: backupID, StartedAt: started}).Get(ctx, &snap)
+		activities.SnapshotInput{Database: req.Database, Type: req.Type, BackupID: backupID, StartedAt: started}).Get(ctx, &snap)
 	if err != nil {
 		return BackupResult{}, err
 	}

@@ -88,7 +88,7 @@ func TestBackupRejectsBadRequests(t *testing.T) {
 	for _, req := range []BackupRequest{
 		{Database: "Finance DB", Host: "h"},
 		{Database: "finance"},
-		{Database: "finance", Host: "h", Type: "incremental"},
+		{Database: "finance", Host: "h", Type: "weekly"},
 	} {
 		env := newEnv(t)
 		env.ExecuteWorkflow(BackupWorkflow, req)

@@ -19,8 +19,11 @@ import (
 // few buffers per worker.
 const DefaultChunkBytes = 4 << 20
 
-// BackupOptions describes one full backup of a live SQLite database.
+// BackupOptions describes one backup of a live SQLite database.
 type BackupOptions struct {
+	// Type is full (default), incremental (pages changed since the newest
+	// backup) or differential (pages changed since the newest full backup).
+	Type        repository.BackupType
 	Path        string
 	Database    string // configured name
 	BackupID    string
@@ -62,11 +65,13 @@ type BackupResult struct {
 	Manifest      *repository.Manifest
 	ManifestBytes int64
 	ReusedChunks  int
-	AlreadyDone   bool // an earlier attempt had already written the manifest
+	ChangedPages  int64 // pages stored: all of them for a full backup
+	AlreadyDone   bool  // an earlier attempt had already written the manifest
 }
 
 // Backup takes a consistent snapshot of the database at opts.Path and writes
-// it as a full backup: key envelope first, chunks, manifest last.
+// it as a backup of opts.Type: key envelope first, then chunks and the page
+// index, manifest last.
 func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	if existing, err := repository.ReadBackup(ctx, opts.Bucket, opts.Database, opts.BackupID); err == nil {
 		// A previous attempt finished but its result was lost (worker killed
@@ -94,6 +99,36 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		return nil, err
 	}
 
+	// An incremental or differential backup compares every page with its
+	// parent's page index; without a usable parent it becomes a full one.
+	typ, fullBecause := opts.Type, ""
+	var parentIndex *repository.PageIndexReader
+	var parentID string
+	if typ == "" {
+		typ = repository.BackupFull
+	}
+	if typ != repository.BackupFull {
+		parent, reason, err := repository.FindParent(ctx, opts.Bucket, opts.Keeper.Keeper, opts.Database, typ)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("find the parent of a %s backup: %w", typ, err)
+		case parent == nil:
+			fullBecause = reason
+		case parent.Manifest().PageSize != snap.PageSize:
+			fullBecause = fmt.Sprintf("the page size changed from %d to %d since %s", parent.Manifest().PageSize, snap.PageSize, parent.Manifest().BackupID)
+		default:
+			parentIndex, err = repository.OpenPageIndex(ctx, opts.Bucket, parent.Key, parent.Manifest())
+			if err != nil {
+				return nil, fmt.Errorf("open the page index of %s: %w", parent.Manifest().BackupID, err)
+			}
+			defer parentIndex.Close()
+			parentID = parent.Manifest().BackupID
+		}
+		if fullBecause != "" {
+			typ = repository.BackupFull
+		}
+	}
+
 	pagesPerChunk := max(1, opts.ChunkBytes/snap.PageSize)
 	payloadCap := 8 + 4*pagesPerChunk + pagesPerChunk*snap.PageSize
 	cw, err := repository.NewChunkWriter(ctx, repository.ChunkWriterOptions{
@@ -104,37 +139,78 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	pix, err := repository.NewPageIndexWriter(ctx, opts.Bucket, key, opts.Database, opts.BackupID, snap.PageSize, uint64(snap.PageCount))
+	if err != nil {
+		cw.Abort(err)
+		_, _, _ = cw.Close()
+		return nil, err
+	}
+	fail := func(err error) (*BackupResult, error) {
+		cw.Abort(err)
+		_, _, _ = cw.Close()
+		pix.Abort()
+		return nil, err
+	}
 
 	image := sha256.New()
 	total := snap.PageCount * int64(snap.PageSize)
 	var (
-		index    int
-		buf      []byte
-		first    uint32
-		inChunk  int
-		read     int64
-		pageNums = make([]uint32, 0, pagesPerChunk)
+		index        int
+		buf          []byte
+		first        uint32
+		inChunk      int
+		read         int64
+		pageNums     = make([]uint32, 0, pagesPerChunk)
+		readAtSubmit []int64 // bytes read when each chunk was submitted: durable progress
 	)
 	report := func() {
 		if opts.Progress != nil {
 			settled, stored := cw.Progress()
-			durable := min(int64(settled)*int64(pagesPerChunk)*int64(snap.PageSize), read)
+			durable := int64(0)
+			if settled > 0 {
+				durable = readAtSubmit[settled-1]
+			}
 			opts.Progress(BackupProgress{SubmittedChunks: index, SettledChunks: settled, BytesRead: read, SettledBytes: durable, TotalBytes: total, StoredBytes: stored})
 		}
 	}
+	headerBytes := 8 + 4*pagesPerChunk
 	flush := func() error {
+		if inChunk < pagesPerChunk {
+			// A short chunk: move its pages down to close the gap left by
+			// the header reserved for a full one.
+			short := 8 + 4*inChunk
+			copy(buf[short:], buf[headerBytes:headerBytes+inChunk*snap.PageSize])
+			buf = buf[:short+inChunk*snap.PageSize]
+		}
 		// Page numbers were reserved at the front of the buffer; fill them in.
 		repository.AppendPayloadHeader(buf[:0], snap.PageSize, pageNums)
 		if err := cw.Submit(index, first, inChunk, buf); err != nil {
 			return err
 		}
+		readAtSubmit = append(readAtSubmit, read)
 		index++
 		inChunk, buf, pageNums = 0, nil, pageNums[:0]
 		report()
 		return nil
 	}
-	headerBytes := 8 + 4*pagesPerChunk
+	var changedPages int64
 	err = snap.Pages(ctx, func(pgno uint32, data []byte) error {
+		image.Write(data)
+		read += int64(len(data))
+		h := repository.HashPage(data)
+		if err := pix.Add(h); err != nil {
+			return fmt.Errorf("page index: %w", err)
+		}
+		if parentIndex != nil {
+			old, ok, err := parentIndex.Next()
+			if err != nil {
+				return fmt.Errorf("read the page index of %s: %w", parentID, err)
+			}
+			if ok && old == h {
+				return nil // unchanged since the parent
+			}
+		}
+		changedPages++
 		if buf == nil {
 			b, err := cw.Buffer()
 			if err != nil {
@@ -142,40 +218,27 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 			}
 			buf, first = b[:headerBytes], pgno
 		}
-		image.Write(data)
 		buf = append(buf, data...)
 		pageNums = append(pageNums, pgno)
 		inChunk++
-		read += int64(len(data))
 		if inChunk == pagesPerChunk {
 			return flush()
 		}
 		return nil
 	})
 	if err == nil && inChunk > 0 {
-		// A short last chunk: move its pages down to close the gap left by
-		// the header reserved for a full chunk.
-		short := 8 + 4*inChunk
-		copy(buf[short:], buf[headerBytes:])
-		buf = buf[:short+inChunk*snap.PageSize]
 		err = flush()
 	}
 	if err != nil {
-		cw.Abort(err)
-		_, _, _ = cw.Close()
-		return nil, err
+		return fail(err)
 	}
 	tables, err := snap.TableRows(ctx)
 	if err != nil {
-		cw.Abort(err)
-		_, _, _ = cw.Close()
-		return nil, err
+		return fail(err)
 	}
 	schema, err := snap.SchemaHash(ctx)
 	if err != nil {
-		cw.Abort(err)
-		_, _, _ = cw.Close()
-		return nil, err
+		return fail(err)
 	}
 	// The read transaction is no longer needed: let checkpoints proceed while
 	// the last chunks upload.
@@ -183,12 +246,19 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 
 	refs, reused, err := cw.Close()
 	if err != nil {
+		pix.Abort()
 		return nil, err
+	}
+	pixBytes, pixSum, err := pix.Close()
+	if err != nil {
+		return nil, fmt.Errorf("write page index: %w", err)
 	}
 	report()
 	m := &repository.Manifest{
-		BackupID: opts.BackupID,
-		Type:     repository.BackupFull,
+		BackupID:    opts.BackupID,
+		Type:        typ,
+		Parent:      parentID,
+		FullBecause: fullBecause,
 		Database: repository.DatabaseIdentity{
 			Name: opts.Database, Engine: "sqlite", Path: opts.Path, Host: opts.Host,
 			JournalMode: snap.JournalMode, SQLiteVersion: snap.Version,
@@ -201,10 +271,14 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		Compression:  compressionName(opts.Compression),
 		Key:          env,
 		Chunks:       refs,
+		PageIndex:    &repository.ObjectRef{StoredBytes: pixBytes, StoredSHA256: pixSum},
 		SchemaSHA256: schema,
 		StartedAt:    opts.StartedAt.UTC(),
 		SnapshotAt:   snapshotAt,
 		Tool:         opts.Tool,
+	}
+	if refs == nil {
+		m.Chunks = []repository.ChunkRef{} // nothing changed: an empty, valid incremental
 	}
 	for _, r := range refs {
 		m.StoredBytes += r.StoredBytes
@@ -216,7 +290,7 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	if err != nil {
 		return nil, fmt.Errorf("write manifest: %w", err)
 	}
-	return &BackupResult{Manifest: m, ManifestBytes: n, ReusedChunks: reused}, nil
+	return &BackupResult{Manifest: m, ManifestBytes: n, ReusedChunks: reused, ChangedPages: changedPages}, nil
 }
 
 // dataKeyFor re-uses the data key of an earlier attempt of the same backup,

@@ -55,11 +55,9 @@ func TempPathFor(target, backupID string) string {
 // temp file is removed and ErrCorrupt returned: a wrong file is never left
 // where it could be mistaken for a restore.
 func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manifest, error) {
-	b, err := repository.ReadBackup(ctx, opts.Bucket, opts.Database, opts.BackupID)
-	if err != nil {
-		return nil, err
-	}
-	key, err := b.Open(ctx, opts.Keeper)
+	// The backup and every backup it depends on, each authenticated: a
+	// missing or damaged parent stops the restore before a byte is written.
+	chain, err := repository.Chain(ctx, opts.Bucket, opts.Keeper, opts.Database, opts.BackupID)
 	if err != nil {
 		return nil, err
 	}
@@ -71,12 +69,12 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 	if err != nil {
 		return nil, targetError("create restore file", opts.TempPath, err)
 	}
-	m := b.Manifest
+	m := chain[len(chain)-1].Manifest()
 	var progress func(int, int64)
 	if opts.Progress != nil {
 		progress = func(settled int, bytes int64) { opts.Progress(settled, bytes, m.ImageBytes) }
 	}
-	sum, err := repository.RestoreImage(ctx, opts.Bucket, key, m, f, repository.RestoreOptions{
+	sum, err := repository.RestoreImage(ctx, opts.Bucket, chain, f, repository.RestoreOptions{
 		Workers: opts.Workers, StartChunk: opts.StartChunk, Progress: progress, Limiter: opts.Limiter,
 	})
 	if cerr := f.Close(); err == nil && cerr != nil {
