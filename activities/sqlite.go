@@ -32,6 +32,8 @@ type SQLiteActivities struct {
 	// this worker.
 	UploadLimit   *rate.Limiter
 	DownloadLimit *rate.Limiter
+	// ScratchDir holds images staged for table restores.
+	ScratchDir string
 }
 
 func (a *SQLiteActivities) path(name string) (string, error) {
@@ -182,4 +184,61 @@ func (a *SQLiteActivities) DiscardRestore(ctx context.Context, in DiscardInput) 
 		return fmt.Errorf("remove staged restore %s: %w", tmp, err)
 	}
 	return nil
+}
+
+// RestoreTable restores one table of a backup into a live database on this
+// host: it stages the backup's image in the scratch directory, makes an
+// emergency copy of the live database, and changes the table in one
+// transaction (see sqlitesrc.RestoreTable).
+func (a *SQLiteActivities) RestoreTable(ctx context.Context, in TableInput) (TableOutput, error) {
+	into := in.Into
+	if into == "" {
+		p, err := a.path(in.Database)
+		if err != nil {
+			return TableOutput{}, err
+		}
+		into = p
+	}
+	if !filepath.IsAbs(into) || (in.EmergencyPath != "" && !filepath.IsAbs(in.EmergencyPath)) {
+		return TableOutput{}, badInput("table restore paths must be absolute")
+	}
+	if err := repository.ValidateBackupID(in.BackupID); err != nil {
+		return TableOutput{}, boundary(err)
+	}
+	emergency := in.EmergencyPath
+	if emergency == "" {
+		emergency = into + ".emergency-" + time.Now().UTC().Format("20060102T150405Z")
+	}
+	if attempt := activity.GetInfo(ctx).Attempt; attempt > 1 {
+		// An earlier attempt may have made its copy before it died; each
+		// attempt keeps its own rather than refusing to overwrite one.
+		emergency += fmt.Sprintf(".attempt%d", attempt)
+	}
+	dir := a.ScratchDir
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return TableOutput{}, boundary(&sqlitesrc.TargetError{Msg: fmt.Sprintf("scratch directory %s: %v", dir, err)})
+	}
+	image := filepath.Join(dir, "table-restore-"+in.Database+"-"+in.BackupID+".db")
+	defer os.Remove(image)
+	hb := startHeartbeat(ctx, Progress{Phase: "stage"})
+	defer hb.close()
+	if _, err := sqlitesrc.RestoreToTemp(ctx, sqlitesrc.RestoreOptions{
+		Bucket: a.Bucket, Keeper: a.Keeper.Keeper, Database: in.Database, BackupID: in.BackupID,
+		TempPath: image, Workers: a.Workers, Limiter: a.DownloadLimit,
+		Progress: func(settled int, bytes, total int64) {
+			hb.set(Progress{Phase: "stage", Chunk: settled, Offset: bytes, Total: total})
+		},
+	}); err != nil {
+		return TableOutput{}, boundary(fmt.Errorf("stage %s of %s: %w", in.BackupID, in.Database, err))
+	}
+	res, err := sqlitesrc.RestoreTable(ctx, sqlitesrc.TableRestoreOptions{
+		Image: image, Live: into, Table: in.Table, Mode: in.Mode, EmergencyCopy: emergency,
+	})
+	if err != nil {
+		return res, boundary(fmt.Errorf("restore table %s of %s: %w", in.Table, in.BackupID, err))
+	}
+	return res, nil
 }

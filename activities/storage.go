@@ -209,7 +209,9 @@ func (a *StorageActivities) ListBackups(ctx context.Context, in ListInput) (List
 			out.Backups = append(out.Backups, s)
 		}
 	}
-	sort.SliceStable(out.Backups, func(i, j int) bool { return out.Backups[i].BackupID < out.Backups[j].BackupID })
+	sort.SliceStable(out.Backups, func(i, j int) bool {
+		return repository.CompareBackupIDs(out.Backups[i].BackupID, out.Backups[j].BackupID) < 0
+	})
 	if len(out.Backups) > limit {
 		out.Backups, out.Truncated = out.Backups[len(out.Backups)-limit:], true
 	}

@@ -38,6 +38,7 @@ const (
 	ErrTypeRestoreTarget = "RestoreTarget"
 	ErrTypeUnsupported   = "UnsupportedFormat"
 	ErrTypeCheckFailed   = "CheckFailed"
+	ErrTypeTableRefused  = "TableRestoreRefused"
 )
 
 // Progress is the heartbeat of long activities: enough to draw a progress
@@ -78,6 +79,8 @@ func boundary(err error) error {
 		typ = ErrTypeSourceDamaged
 	case errors.Is(err, sqlitesrc.ErrTarget):
 		typ = ErrTypeRestoreTarget
+	case errors.Is(err, sqlitesrc.ErrTableRestore):
+		typ = ErrTypeTableRefused
 	default:
 		return err
 	}
@@ -163,6 +166,21 @@ type DiscardInput struct {
 	Target   string `json:"target"`
 	BackupID string `json:"backup_id"`
 }
+
+// TableInput asks for one table of a backup to be restored into a live
+// database on this host.
+type TableInput struct {
+	Database string `json:"database"`
+	BackupID string `json:"backup_id"`
+	Table    string `json:"table"`
+	// Into is the live database; "" means the database's configured path.
+	Into          string `json:"into"`
+	Mode          string `json:"mode"`
+	EmergencyPath string `json:"emergency_path"` // "" derives one from Into and the time
+}
+
+// TableOutput says what a table restore did.
+type TableOutput = sqlitesrc.TableRestoreResult
 
 // VerifyInput names a backup to verify.
 type VerifyInput struct {

@@ -222,7 +222,7 @@ func Dependents(ctx context.Context, bucket *blob.Bucket, database, backupID str
 	}
 	var out []string
 	for _, id := range ids {
-		if id < backupID {
+		if CompareBackupIDs(id, backupID) < 0 {
 			continue // parents are older than their children
 		}
 		chain, _ := ChainIDs(ctx, bucket, database, id)

@@ -27,7 +27,7 @@ const (
 
 var (
 	databaseNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	backupIDPattern     = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$`)
+	backupIDPattern     = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}(\.[0-9]{3})?Z-[0-9a-f]{8}$`)
 )
 
 // ValidateDatabaseName reports whether name can be used as a database name.
@@ -41,19 +41,33 @@ func ValidateDatabaseName(name string) error {
 	return nil
 }
 
-// ValidateBackupID reports whether id has the shape produced by NewBackupID.
+// ValidateBackupID reports whether id has the shape produced by NewBackupID
+// (or by the first releases, without milliseconds).
 func ValidateBackupID(id string) error {
 	if !backupIDPattern.MatchString(id) {
-		return fmt.Errorf("%w: backup id %q is not of the form 20060102T150405Z-0123abcd", ErrBadInput, id)
+		return fmt.Errorf("%w: backup id %q is not of the form 20060102T150405.000Z-0123abcd", ErrBadInput, id)
 	}
 	return nil
 }
 
-// NewBackupID builds a backup id from the moment the backup was started and a
-// unique suffix (eight lowercase hex digits). Ids sort by time, which is what
-// listing, retention and point-in-time restore rely on.
+const (
+	backupIDLayout        = "20060102T150405.000Z"
+	backupIDLayoutSeconds = "20060102T150405Z"
+)
+
+// NewBackupID builds a backup id from the moment the backup was started, to
+// the millisecond, and a unique suffix (eight lowercase hex digits). Backups
+// of one database never run at once (their workflow id is a business key),
+// so their ids are strictly ordered by time, which listing, parent
+// selection, retention and point-in-time restore rely on.
 func NewBackupID(started time.Time, suffix string) string {
-	return started.UTC().Format("20060102T150405Z") + "-" + suffix
+	return started.UTC().Format(backupIDLayout) + "-" + suffix
+}
+
+// NewBackupIDSeconds builds an id in the first releases' format, to the
+// second; only workflow histories recorded then still produce it.
+func NewBackupIDSeconds(started time.Time, suffix string) string {
+	return started.UTC().Format(backupIDLayoutSeconds) + "-" + suffix
 }
 
 // BackupTime returns the start time encoded in a backup id.
@@ -61,7 +75,22 @@ func BackupTime(id string) (time.Time, error) {
 	if err := ValidateBackupID(id); err != nil {
 		return time.Time{}, err
 	}
-	return time.Parse("20060102T150405Z", id[:16])
+	stamp, _, _ := strings.Cut(id, "-")
+	if strings.Contains(stamp, ".") {
+		return time.Parse(backupIDLayout, stamp)
+	}
+	return time.Parse(backupIDLayoutSeconds, stamp)
+}
+
+// CompareBackupIDs orders valid backup ids by time, then by id: negative
+// when a is older than b.
+func CompareBackupIDs(a, b string) int {
+	ta, errA := BackupTime(a)
+	tb, errB := BackupTime(b)
+	if errA == nil && errB == nil && !ta.Equal(tb) {
+		return ta.Compare(tb)
+	}
+	return strings.Compare(a, b)
 }
 
 // BackupPrefix is the prefix under which every object of one backup lives.

@@ -173,7 +173,7 @@ func (m *Manifest) check() error {
 		if err := ValidateBackupID(m.Parent); err != nil {
 			return bad("parent: %v", err)
 		}
-		if m.Parent >= m.BackupID {
+		if CompareBackupIDs(m.Parent, m.BackupID) >= 0 {
 			return bad("parent %s is not older than the backup", m.Parent)
 		}
 	default:

@@ -101,7 +101,7 @@ func ListBackups(ctx context.Context, bucket *blob.Bucket, database string) ([]s
 			ids = append(ids, id)
 		}
 	}
-	sort.Strings(ids)
+	sort.Slice(ids, func(i, j int) bool { return CompareBackupIDs(ids[i], ids[j]) < 0 })
 	return ids, nil
 }
 

@@ -352,3 +352,55 @@ func cmdStatus(ctx context.Context, g *globals, args []string) error {
 	fmt.Fprintln(g.stdout, string(b))
 	return nil
 }
+
+func cmdRestoreTable(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("restore-table", flag.ContinueOnError)
+	g.register(fs)
+	into := fs.String("into", "", "live database to restore the table into (default: the database's configured path)")
+	mode := fs.String("mode", "replace", "replace (the live table), append (rows whose key is missing live), new-name (<table>_restored)")
+	yes := fs.Bool("yes", false, "replace without waiting for approval (an emergency copy is made first)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 3 {
+		return usagef("restore-table takes a database name, a backup (id, latest or RFC 3339 time) and a table name")
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	db, err := s.cfg.Database(pos[0])
+	if err != nil {
+		return err
+	}
+	target := db.Path
+	if *into != "" {
+		if target, err = filepath.Abs(*into); err != nil {
+			return usagef("--into %q: %v", *into, err)
+		}
+	}
+	req := workflows.RestoreTableRequest{
+		Database: db.Name, Host: db.Host, Backup: pos[1], Table: pos[2], Into: target, Mode: *mode, Approved: *yes,
+		ApprovalTimeout: time.Duration(s.cfg.Restore.ApprovalTimeout),
+	}
+	run, err := s.start(ctx, workflows.RestoreTableWorkflowID(db.Name, pos[2]), workflows.RestoreTableWorkflow, req)
+	if err != nil {
+		return err
+	}
+	go s.announceApproval(ctx, run.GetID(), run.GetRunID())
+	var res activities.TableOutput
+	if err := s.wait(ctx, run, "stage", &res); err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g, res)
+	}
+	fmt.Fprintf(g.stdout, "restored table %s of %s into %s (%s): %d row(s) written", res.Table, db.Name, res.Into, res.Mode, res.RowsWritten)
+	if res.RowsSkipped > 0 {
+		fmt.Fprintf(g.stdout, ", %d already present live", res.RowsSkipped)
+	}
+	fmt.Fprintf(g.stdout, "; %d index(es), %d trigger(s)\nthe database as it was is kept at %s\n", res.Indexes, res.Triggers, res.EmergencyCopy)
+	return nil
+}

@@ -24,10 +24,12 @@ Usage:
                                    --state (default .bulwark), run the command, stop;
                                    with no command: back up and verify the demo database
   bulwark init                     write a starter config (and demo database) if missing
-  bulwark backup <database>        take a hot full backup (verified unless --no-verify)
+  bulwark backup <database>        take a hot backup: --type full|incremental|differential
+                                   (verified unless --no-verify)
   bulwark list [<database>]        list complete backups and their last verification
   bulwark verify <database> [<backup>|latest]
   bulwark restore <database> [<backup>|latest|<RFC3339 time>] [--to <file>] [--yes]
+  bulwark restore-table <database> <backup>|latest <table> [--into <file>] [--mode replace|append|new-name] [--yes]
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
   bulwark status <workflow-id>     what a running workflow is doing or waiting for
 
@@ -123,6 +125,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdVerify(ctx, g, rest)
 	case "restore":
 		return cmdRestore(ctx, g, rest)
+	case "restore-table":
+		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":
 		return cmdApprove(ctx, g, cmd, rest)
 	case "status":

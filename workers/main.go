@@ -107,7 +107,7 @@ func run() error {
 		Host: *host, Databases: cfg.DatabasesOn(*host), Bucket: bucket,
 		Keeper:      sqlitesrc.KeeperWithDescription{Keeper: kp, Description: kp.Description},
 		Compression: cfg.Compression, Workers: runtime.GOMAXPROCS(0), Tool: "bulwark " + version,
-		UploadLimit: uploadLimit, DownloadLimit: downloadLimit,
+		UploadLimit: uploadLimit, DownloadLimit: downloadLimit, ScratchDir: scratch,
 	}
 	storageActs := &activities.StorageActivities{
 		Bucket: bucket, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
@@ -145,7 +145,7 @@ func run() error {
 
 // RegisterWorkflows registers every Bulwark workflow on w.
 func RegisterWorkflows(w worker.Registry) {
-	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.ListBackupsWorkflow} {
+	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ListBackupsWorkflow} {
 		w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{})
 	}
 }

@@ -41,7 +41,13 @@ func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, erro
 		return BackupResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("backup type %q is not one of full, incremental, differential", req.Type), activities.ErrTypeBadInput, nil)
 	}
 	started := workflow.Now(ctx)
-	backupID := repository.NewBackupID(started, runSuffix(ctx))
+	suffix := runSuffix(ctx)
+	backupID := repository.NewBackupID(started, suffix)
+	// Histories recorded before backup ids had milliseconds must replay
+	// with the ids they used (their verify child's id contains it).
+	if workflow.GetVersion(ctx, "backup-id-milliseconds", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		backupID = repository.NewBackupIDSeconds(started, suffix)
+	}
 	workflow.GetLogger(ctx).Info("backup starting", "database", req.Database, "backup", backupID)
 
 	var snap activities.SnapshotOutput

@@ -21,6 +21,7 @@ const (
 	BackupIDPrefix  = "backup/"
 	VerifyIDPrefix  = "verify/"
 	RestoreIDPrefix = "restore/"
+	TableIDPrefix   = "restore-table/"
 )
 
 // BackupWorkflowID is the id of the backup workflow of a database. One
@@ -36,6 +37,12 @@ func VerifyWorkflowID(database, backupID string) string {
 // the same file cannot run at once.
 func RestoreWorkflowID(database, target string) string {
 	return RestoreIDPrefix + database + "/" + target
+}
+
+// RestoreTableWorkflowID is the id of a table restore: one at a time per
+// table of a database.
+func RestoreTableWorkflowID(database, table string) string {
+	return TableIDPrefix + database + "/" + table
 }
 
 // Signal and query names.
@@ -59,6 +66,7 @@ var nonRetryable = []string{
 	activities.ErrTypeBadInput, activities.ErrTypeNoDatabase, activities.ErrTypeNotSQLite,
 	activities.ErrTypeSourceDamaged, activities.ErrTypeCorruptBackup, activities.ErrTypeNotFound,
 	activities.ErrTypeWrongKey, activities.ErrTypeRestoreTarget, activities.ErrTypeUnsupported,
+	activities.ErrTypeTableRefused,
 }
 
 // longActivity is for activities that move a whole database: generous
