@@ -21,6 +21,7 @@ mkdir -p "$OUT"
 command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
 command -v gzip >/dev/null || { apt-get update -qq && apt-get install -y -qq gzip; }
 command -v bc >/dev/null || { apt-get update -qq && apt-get install -y -qq bc; }
+command -v restic >/dev/null || { apt-get update -qq && apt-get install -y -qq restic; }
 go build -o "$BIN/bulwark-bench" ./bench/bulwark-bench
 go build -o "$BIN/finance-gen" ./demodb/cmd/finance-gen
 go build -o "$BIN/finance-writer" ./demodb/cmd/finance-writer
@@ -75,6 +76,39 @@ timeout 120 sqlite3 "$DB" ".backup '$OUT/seed-live.db'" || echo "(sqlite3 .backu
 wait $wp; rm -f "$OUT/seed-live.db"
 rm -rf "$store"
 
+# Incremental backups (issue #3): update a random 1% of expense rows, then
+# Bulwark's incremental vs restic's second backup of the same file; then a
+# chain of a full and 6 incrementals, restored, vs the full alone.
+touch1pct() { sqlite3 "$DB" "UPDATE expenses SET amount_pence = amount_pence + 1 WHERE abs(random()) % 100 = 0; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null; }
+export RESTIC_REPOSITORY=$OUT/restic RESTIC_PASSWORD=bench-only-not-a-secret
+rm -rf "$RESTIC_REPOSITORY" "$store"
+restic init -q >/dev/null
+warm "$DB"; restic backup -q "$DB" >/dev/null
+"$BIN/bulwark-bench" backup -db "$DB" -store "$store" -key "$key" > "$OUT/chain-full.json"
+full_id=$(sed -n 's/.*"backup_id":"\([^"]*\)".*/\1/p' "$OUT/chain-full.json")
+touch1pct
+warm "$DB"
+repo_before=$(du -sb "$RESTIC_REPOSITORY" | cut -f1)
+t0=$(now); restic backup -q "$DB" >/dev/null; t1=$(now); restic_s=$(secs "$t0" "$t1")
+restic_added=$(( $(du -sb "$RESTIC_REPOSITORY" | cut -f1) - repo_before ))
+warm "$DB"
+"$BIN/bulwark-bench" backup -type incremental -db "$DB" -store "$store" -key "$key" > "$OUT/incr1.json"
+i_s=$(json "$OUT/incr1.json" seconds); i_stored=$(json "$OUT/incr1.json" stored_bytes)
+i_changed=$(json "$OUT/incr1.json" changed_pages); i_pages=$(json "$OUT/incr1.json" page_count)
+for n in 2 3 4 5 6; do
+  touch1pct
+  "$BIN/bulwark-bench" backup -type incremental -db "$DB" -store "$store" -key "$key" > "$OUT/incr$n.json"
+done
+last_id=$(sed -n 's/.*"backup_id":"\([^"]*\)".*/\1/p' "$OUT/incr6.json")
+rm -f "$OUT"/restored.db*
+"$BIN/bulwark-bench" restore -store "$store" -key "$key" -id "$full_id" -to "$OUT/restored.db" > "$OUT/restore-full.json"
+rm -f "$OUT"/restored.db*
+"$BIN/bulwark-bench" restore -store "$store" -key "$key" -id "$last_id" -to "$OUT/restored.db" > "$OUT/restore-chain.json"
+cmp -s "$DB" "$OUT/restored.db" && chain_same=identical || chain_same=DIFFERS
+rm -f "$OUT"/restored.db*
+rf_s=$(json "$OUT/restore-full.json" seconds); rc_s=$(json "$OUT/restore-chain.json" seconds)
+rm -rf "$store" "$RESTIC_REPOSITORY"
+
 ms() { echo "scale=1; $1 / 1000000" | bc -l; }
 mib() { echo "scale=1; $1 / 1048576" | bc -l; }
 r() { echo "scale=2; $1 / $2" | bc -l; }
@@ -91,4 +125,8 @@ writer max commit latency (WAL, other process, 1 ms between commits)
                   during Bulwark backup $(ms "$(lat "$OUT/writer-bulwark.json")") ms ($(commits "$OUT/writer-bulwark.json") commits)   (target ≤ 50 ms)
                   writer alone          $(ms "$(lat "$OUT/writer-alone.json")") ms ($(commits "$OUT/writer-alone.json") commits)
                   during sqlite3 .backup $(ms "$(lat "$OUT/writer-seed.json")") ms ($(commits "$OUT/writer-seed.json") commits)
+incremental after updating a random 1% of expense rows ($i_changed of $i_pages pages changed, $(r "$(( i_changed * 100 ))" "$i_pages")%)
+                  Bulwark incremental $(printf '%6.2f' "$i_s") s, $(mib "$i_stored") MiB added   (target ≤ 1.5 s, ≤ 80 MiB)
+                  restic 2nd backup   $(printf '%6.2f' "$restic_s") s, $(mib "$restic_added") MiB added → Bulwark $(r "$restic_s" "$i_s")× faster, $(r "$restic_added" "$i_stored")× fewer bytes
+chain restore     full + 6 incrementals $(printf '%6.2f' "$rc_s") s vs full alone $(printf '%6.2f' "$rf_s") s → $(r "$rc_s" "$rf_s")×   (target ≤ 1.5×); result $chain_same to the live file
 REPORT

@@ -2,8 +2,6 @@ package sqlitesrc
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -145,14 +143,15 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		_, _, _ = cw.Close()
 		return nil, err
 	}
+	image := newImageHasher()
 	fail := func(err error) (*BackupResult, error) {
+		image.Close()
 		cw.Abort(err)
 		_, _, _ = cw.Close()
 		pix.Abort()
 		return nil, err
 	}
 
-	image := sha256.New()
 	total := snap.PageCount * int64(snap.PageSize)
 	var (
 		index        int
@@ -244,6 +243,7 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	// the last chunks upload.
 	_ = snap.Close()
 
+	imageSum := image.Sum()
 	refs, reused, err := cw.Close()
 	if err != nil {
 		pix.Abort()
@@ -267,7 +267,7 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		PageSize:     snap.PageSize,
 		PageCount:    snap.PageCount,
 		ImageBytes:   total,
-		ImageSHA256:  hex.EncodeToString(image.Sum(nil)),
+		ImageSHA256:  imageSum,
 		Compression:  compressionName(opts.Compression),
 		Key:          env,
 		Chunks:       refs,

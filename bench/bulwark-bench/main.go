@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -31,6 +32,9 @@ type result struct {
 	Chunks       int     `json:"chunks"`
 	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 	BackupID     string  `json:"backup_id"`
+	Type         string  `json:"type,omitempty"`
+	ChangedPages int64   `json:"changed_pages,omitempty"`
+	PageCount    int64   `json:"page_count,omitempty"`
 }
 
 func main() {
@@ -49,7 +53,8 @@ func run() error {
 	db := fs.String("db", "", "database to back up")
 	store := fs.String("store", "", "directory of the fileblob destination")
 	keyFile := fs.String("key", "", "key file (created if missing)")
-	id := fs.String("id", "", "backup id (backup: to write; restore: to read)")
+	id := fs.String("id", "", "backup id (backup: to write, default a new one; restore: to read)")
+	typ := fs.String("type", "full", "backup: full, incremental or differential")
 	to := fs.String("to", "", "restore: file to write")
 	compression := fs.String("compression", repository.CompressionDefault, "zstd, zstd-better or zstd-best")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
@@ -73,12 +78,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	if *id == "" && op == "backup" {
+		*id = repository.NewBackupID(time.Now(), fmt.Sprintf("%08x", rand.Uint32()))
+	}
 	res := result{Op: op, BackupID: *id}
 	start := time.Now()
 	switch op {
 	case "backup":
 		r, err := sqlitesrc.Backup(ctx, sqlitesrc.BackupOptions{
-			Path: *db, Database: "finance", BackupID: *id, Host: "bench", Tool: "bulwark-bench",
+			Type: repository.BackupType(*typ), Path: *db, Database: "finance", BackupID: *id, Host: "bench", Tool: "bulwark-bench",
 			Bucket: bucket, Keeper: sqlitesrc.KeeperWithDescription{Keeper: kp, Description: kp.Description},
 			Compression: *compression, Workers: runtime.GOMAXPROCS(0),
 		})
@@ -86,9 +94,9 @@ func run() error {
 			return err
 		}
 		res.ImageBytes, res.StoredBytes, res.Chunks = r.Manifest.ImageBytes, r.Manifest.StoredBytes, len(r.Manifest.Chunks)
+		res.Type, res.ChangedPages, res.PageCount = string(r.Manifest.Type), r.ChangedPages, r.Manifest.PageCount
 	case "restore":
 		tmp := sqlitesrc.TempPathFor(*to, *id)
-		defer func(t time.Time) { fmt.Fprintf(os.Stderr, "restore total %s\n", time.Since(t)) }(time.Now())
 		m, err := sqlitesrc.RestoreToTemp(ctx, sqlitesrc.RestoreOptions{
 			Bucket: bucket, Keeper: kp, Database: "finance", BackupID: *id, TempPath: tmp, Workers: runtime.GOMAXPROCS(0),
 		})
