@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -82,7 +83,7 @@ func ParseByteSize(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseFloat(s, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) || v*float64(mult) >= math.MaxInt64 {
 		return 0, fmt.Errorf("%q is not a size such as 512KiB, 8MiB or 1GiB", s)
 	}
 	return int64(v * float64(mult)), nil
@@ -262,58 +263,77 @@ func (c *Config) abs(p string) string {
 // sidecar files would double the file count).
 func (c *Config) destinationURL(raw string) (string, error) {
 	if !strings.Contains(raw, "://") {
-		raw = "file://" + filepath.ToSlash(c.abs(raw))
+		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(c.abs(raw)), RawQuery: fileQuery(nil)}).String(), nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", c.fail("destination", "not a URL: %v", err)
+		// The parser's message quotes what it choked on, often a secret.
+		return "", c.fail("destination", "is not a valid URL (a '/', '%%' or '@' in credentials must be escaped; better, keep credentials in the environment)")
 	}
 	if u.User != nil {
 		return "", c.fail("destination", "contains credentials; remove them from the URL and provide them through the environment (for S3: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a profile)")
 	}
 	switch u.Scheme {
 	case "file":
-		p := u.Path
-		if u.Host != "" {
-			p = c.abs(u.Host + u.Path) // file://relative/dir
+		p, err := c.fileURLPath(u, "destination")
+		if err != nil {
+			return "", err
 		}
-		q := u.Query()
-		if q.Get("create_dir") == "" {
-			q.Set("create_dir", "1")
-		}
-		if q.Get("no_tmp_dir") == "" {
-			q.Set("no_tmp_dir", "1")
-		}
-		if q.Get("metadata") == "" {
-			q.Set("metadata", "skip")
-		}
-		return (&url.URL{Scheme: "file", Path: p, RawQuery: q.Encode()}).String(), nil
+		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(p), RawQuery: fileQuery(u.Query())}).String(), nil
 	case "s3", "gs", "azblob", "mem":
 		return raw, nil
 	}
 	return "", c.fail("destination", "scheme %q is not supported; use a directory, file://, s3://, gs://, azblob:// or mem://", u.Scheme)
 }
 
+// fileQuery adds Bulwark's defaults for file:// destinations.
+func fileQuery(q url.Values) string {
+	if q == nil {
+		q = url.Values{}
+	}
+	for k, v := range map[string]string{"create_dir": "1", "no_tmp_dir": "1", "metadata": "skip"} {
+		if q.Get(k) == "" {
+			q.Set(k, v)
+		}
+	}
+	return q.Encode()
+}
+
+// fileURLPath resolves the path of a file:// or keyfile:// URL:
+// file:///abs, file://localhost/abs (the host means this machine), or
+// file://relative/dir against the config's directory.
+func (c *Config) fileURLPath(u *url.URL, field string) (string, error) {
+	switch {
+	case u.Host == "" || u.Host == "localhost":
+		if u.Path == "" || u.Path == "/" {
+			if u.Scheme == "keyfile" {
+				return "", c.fail(field, "keyfile URL names no file; use keyfile:///path/to/bulwark.key")
+			}
+			return "", c.fail(field, "%s:// URL names no directory; use %s:///absolute/path or a plain directory", u.Scheme, u.Scheme)
+		}
+		return filepath.Clean(filepath.FromSlash(u.Path)), nil
+	default:
+		return c.abs(filepath.FromSlash(u.Host + u.Path)), nil
+	}
+}
+
 func (c *Config) checkKeeper() error {
 	u, err := url.Parse(c.Keeper)
 	if err != nil || u.Scheme == "" {
-		return c.fail("keeper", "%q is not a URL; use keyfile:///path/to/bulwark.key", c.Keeper)
+		return c.fail("keeper", "is not a URL; use keyfile:///path/to/bulwark.key (a '/', '%%' or '@' in credentials must be escaped, and credentials belong in the environment)")
+	}
+	if u.User != nil {
+		return c.fail("keeper", "contains credentials; provide them through the environment instead")
 	}
 	switch u.Scheme {
 	case "base64key":
 		return c.fail("keeper", "base64key:// holds the key itself, and config files end up in git and backups; use keyfile:///path/to/bulwark.key")
 	case "keyfile":
-		p := u.Path
-		if u.Host != "" {
-			p = u.Host + u.Path
+		p, err := c.fileURLPath(u, "keeper")
+		if err != nil {
+			return err
 		}
-		if p == "" {
-			return c.fail("keeper", "keyfile URL names no file; use keyfile:///path/to/bulwark.key")
-		}
-		c.Keeper = "keyfile://" + filepath.ToSlash(c.abs(p))
-	}
-	if u.User != nil {
-		return c.fail("keeper", "contains credentials; provide them through the environment instead")
+		c.Keeper = (&url.URL{Scheme: "keyfile", Path: filepath.ToSlash(p)}).String()
 	}
 	return nil
 }

@@ -53,7 +53,9 @@ func Open(ctx context.Context, rawURL string, create bool) (*Keeper, error) {
 	if u.Scheme != Scheme {
 		k, err := secrets.OpenKeeper(ctx, rawURL)
 		if err != nil {
-			return nil, fmt.Errorf("open keeper %s: %w", Redact(rawURL), err)
+			// Drivers quote the URL they were given, credentials and all:
+			// keep only a scrubbed copy of their message, not the error.
+			return nil, fmt.Errorf("open keeper %s: %s", Redact(rawURL), Scrub(err.Error(), rawURL))
 		}
 		return &Keeper{Keeper: k, Description: Redact(rawURL)}, nil
 	}
@@ -139,7 +141,7 @@ func createKeyFile(path string) ([32]byte, error) {
 }
 
 // Redact removes credentials from a URL (user info and query values that
-// look like secrets) so that it can be logged or stored.
+// look like secrets or signatures) so that it can be logged or stored.
 func Redact(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -150,8 +152,7 @@ func Redact(rawURL string) string {
 	}
 	q := u.Query()
 	for k := range q {
-		lk := strings.ToLower(k)
-		if strings.Contains(lk, "secret") || strings.Contains(lk, "token") || strings.Contains(lk, "password") || strings.Contains(lk, "key") && lk != "keyid" {
+		if secretParam(k) {
 			q.Set(k, "REDACTED")
 		}
 	}
@@ -159,10 +160,49 @@ func Redact(rawURL string) string {
 	return u.String()
 }
 
-func redactErr(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err.Error()
+func secretParam(name string) bool {
+	n := strings.ToLower(name)
+	if n == "sig" || n == "keyid" {
+		return n == "sig"
 	}
-	return "malformed"
+	for _, w := range []string{"secret", "token", "password", "key", "signature", "credential", "auth"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Scrub removes from msg the raw URL and every credential it carries (user
+// info, secret-looking query values), for error texts that quote the URL.
+func Scrub(msg, rawURL string) string {
+	msg = strings.ReplaceAll(msg, rawURL, Redact(rawURL))
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "<message withheld: it may quote credentials>"
+	}
+	var secrets []string
+	if u.User != nil {
+		secrets = append(secrets, u.User.Username())
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p)
+		}
+	}
+	for k, vs := range u.Query() {
+		if secretParam(k) {
+			secrets = append(secrets, vs...)
+		}
+	}
+	for _, s := range secrets {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "REDACTED")
+		}
+	}
+	return msg
+}
+
+// redactErr describes why a URL does not parse without quoting it: the
+// parser's message repeats the text it choked on, often part of a secret.
+func redactErr(error) string {
+	return "it does not parse (a '/', '%' or '@' in credentials must be escaped; better, keep credentials out of URLs)"
 }

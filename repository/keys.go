@@ -126,3 +126,7 @@ type SecretsKeeper interface {
 	Encrypt(ctx context.Context, plaintext []byte) ([]byte, error)
 	Decrypt(ctx context.Context, ciphertext []byte) ([]byte, error)
 }
+
+func randRead(b []byte) (int, error) { return rand.Read(b) }
+
+func equalMAC(a, b []byte) bool { return hmac.Equal(a, b) }

@@ -150,6 +150,9 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 	if len(chain) == 0 || chain[0].Manifest().Type != BackupFull {
 		return "", fmt.Errorf("%w: a restore chain must start with a full backup", ErrBadInput)
 	}
+	if opts.StartChunk < 0 || opts.StartChunk > ChunkCount(chain) {
+		return "", fmt.Errorf("%w: start chunk %d is outside the chain's %d chunks", ErrBadInput, opts.StartChunk, ChunkCount(chain))
+	}
 	final := chain[len(chain)-1].Manifest()
 	workers := opts.Workers
 	if workers <= 0 {

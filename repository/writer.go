@@ -214,7 +214,9 @@ func (w *ChunkWriter) store(enc *zstd.Encoder, job chunkJob, compressed, sealed 
 		// version or level) a mismatch only costs an upload.
 		if obj, err := getObject(w.ctx, o.Bucket, key, MaxChunkBytes, *sealed); err == nil {
 			*sealed = obj
-			if o.Key.equalChunkMAC(o.BackupID, ref.Index, *compressed, chunkTag(obj)) {
+			// The tag says the pages are the same; opening the object says
+			// it is intact. A damaged one is uploaded again.
+			if o.Key.equalChunkMAC(o.BackupID, ref.Index, *compressed, chunkTag(obj)) && w.intact(obj, ref.Index) {
 				sum := sha256.Sum256(obj)
 				ref.StoredBytes, ref.StoredSHA256 = int64(len(obj)), hex.EncodeToString(sum[:])
 				return ref, true, nil
@@ -238,6 +240,12 @@ func (w *ChunkWriter) store(enc *zstd.Encoder, job chunkJob, compressed, sealed 
 		w.mu.Unlock()
 	}
 	return ref, false, nil
+}
+
+// intact reports whether a stored chunk object authenticates.
+func (w *ChunkWriter) intact(obj []byte, index int) bool {
+	_, err := w.opts.Key.OpenChunk(nil, obj, w.opts.BackupID, index)
+	return err == nil
 }
 
 // WriteKeyEnvelope stores a backup's key envelope. It is the first object of
