@@ -200,6 +200,9 @@ func (a *StorageActivities) ListBackups(ctx context.Context, in ListInput) (List
 			m := b.Manifest
 			s.Type, s.Parent, s.SnapshotAt = string(m.Type), m.Parent, m.SnapshotAt
 			s.ImageBytes, s.StoredBytes, s.Chunks = m.ImageBytes, m.StoredBytes, len(m.Chunks)
+			if kinds, err := repository.ExportKinds(ctx, a.Bucket, db, id); err == nil {
+				s.Exports = kinds
+			}
 			if rec, err := repository.LatestVerifyRecord(ctx, a.Bucket, db, id); err == nil && rec != nil {
 				s.Verified, s.VerifiedAt = "ok", rec.VerifiedAt
 				if !rec.OK {

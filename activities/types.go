@@ -220,6 +220,7 @@ type BackupSummary struct {
 	Chunks      int       `json:"chunks"`
 	Verified    string    `json:"verified"` // "ok", "FAILED", or "never"
 	VerifiedAt  string    `json:"verified_at,omitempty"`
+	Exports     []string  `json:"exports,omitempty"` // logical exports stored with it: sql, csv
 }
 
 // ListOutput is a bounded listing, newest last.

@@ -35,6 +35,7 @@ var exportNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._ -]{0,200}$`
 // ExportFile is one file of an export.
 type ExportFile struct {
 	Name   string      `json:"name"`
+	Table  string      `json:"table,omitempty"` // the table a CSV file holds
 	Bytes  int64       `json:"bytes"`
 	SHA256 string      `json:"sha256"` // of the file's contents
 	Rows   int64       `json:"rows,omitempty"`

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -134,14 +135,18 @@ func cmdList(ctx context.Context, g *globals, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATABASE\tBACKUP\tTYPE\tPARENT\tSNAPSHOT (UTC)\tSIZE\tSTORED\tCHUNKS\tVERIFIED")
+	fmt.Fprintln(tw, "DATABASE\tBACKUP\tTYPE\tPARENT\tSNAPSHOT (UTC)\tSIZE\tSTORED\tCHUNKS\tVERIFIED\tEXPORTS")
 	for _, b := range out.Backups {
 		parent := b.Parent
 		if parent == "" {
 			parent = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", b.Database, b.BackupID, b.Type, parent, b.SnapshotAt.UTC().Format("2006-01-02 15:04:05"),
-			humanBytes(b.ImageBytes), humanBytes(b.StoredBytes), b.Chunks, b.Verified)
+		exports := strings.Join(b.Exports, ",")
+		if exports == "" {
+			exports = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", b.Database, b.BackupID, b.Type, parent, b.SnapshotAt.UTC().Format("2006-01-02 15:04:05"),
+			humanBytes(b.ImageBytes), humanBytes(b.StoredBytes), b.Chunks, b.Verified, exports)
 	}
 	if out.Truncated {
 		fmt.Fprintln(tw, "(older backups not shown; raise --limit)")
@@ -402,5 +407,50 @@ func cmdRestoreTable(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintf(g.stdout, ", %d already present live", res.RowsSkipped)
 	}
 	fmt.Fprintf(g.stdout, "; %d index(es), %d trigger(s)\nthe database as it was is kept at %s\n", res.Indexes, res.Triggers, res.EmergencyCopy)
+	return nil
+}
+
+func cmdExport(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("export", flag.ContinueOnError)
+	g.register(fs)
+	format := fs.String("format", "sql", "sql (a script sqlite3 replays) or csv (one file per table)")
+	to := fs.String("to", "", "directory on the database's host to write the files into (must not contain them already)")
+	s, db, ref, err := databaseCommand(g, fs, args, "export takes a database name and optionally a backup (id, latest or RFC 3339 time)")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	dir := ""
+	if *to != "" {
+		if dir, err = filepath.Abs(*to); err != nil {
+			return usagef("--to %q: %v", *to, err)
+		}
+	}
+	req := workflows.ExportRequest{Database: db.Name, Host: db.Host, Backup: ref, Kind: *format, Dir: dir}
+	// One export of a backup and format at a time: two would write the same
+	// parts. A second start follows the running one.
+	run, err := s.start(ctx, workflows.ExportWorkflowID(db.Name, ref, *format), workflows.ExportWorkflow, req)
+	if err != nil {
+		return err
+	}
+	var res workflows.ExportResult
+	if err := s.wait(ctx, run, "export", &res); err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g, res)
+	}
+	verb := "made"
+	if res.Existing {
+		verb = "already stored"
+	}
+	fmt.Fprintf(g.stdout, "%s export of backup %s of %s %s with the backup: %d file(s)\n", res.Kind, res.BackupID, db.Name, verb, len(res.Files))
+	for i, f := range res.Files {
+		where := ""
+		if i < len(res.Paths) {
+			where = " → " + res.Paths[i]
+		}
+		fmt.Fprintf(g.stdout, "  %-28s %10s %8d rows%s\n", f.Name, humanBytes(f.Bytes), f.Rows, where)
+	}
 	return nil
 }

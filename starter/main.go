@@ -30,6 +30,7 @@ Usage:
   bulwark verify <database> [<backup>|latest]
   bulwark restore <database> [<backup>|latest|<RFC3339 time>] [--to <file>] [--yes]
   bulwark restore-table <database> <backup>|latest <table> [--into <file>] [--mode replace|append|new-name] [--yes]
+  bulwark export <database> [<backup>|latest] --format sql|csv --to <dir>
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
   bulwark status <workflow-id>     what a running workflow is doing or waiting for
 
@@ -125,6 +126,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdVerify(ctx, g, rest)
 	case "restore":
 		return cmdRestore(ctx, g, rest)
+	case "export":
+		return cmdExport(ctx, g, rest)
 	case "restore-table":
 		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":

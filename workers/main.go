@@ -145,7 +145,7 @@ func run() error {
 
 // RegisterWorkflows registers every Bulwark workflow on w.
 func RegisterWorkflows(w worker.Registry) {
-	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ListBackupsWorkflow} {
+	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ExportWorkflow, workflows.ListBackupsWorkflow} {
 		w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{})
 	}
 }
