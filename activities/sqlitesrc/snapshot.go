@@ -191,10 +191,19 @@ func (s *Snapshot) SchemaHash(ctx context.Context) (string, error) {
 	return schemaHash(ctx, s.tx, s.Path)
 }
 
-// Close ends the read transaction and closes the connection.
+// Close ends the read transaction and closes the connection. In WAL mode
+// it then checkpoints the WAL that grew while the snapshot held it back:
+// otherwise the application's next commit would run that checkpoint itself
+// (SQLite's auto-checkpoint) and stall for it. A PASSIVE checkpoint never
+// blocks writers; while it runs, their auto-checkpoints find it busy and
+// skip.
 func (s *Snapshot) Close() error {
 	if s.tx != nil {
 		_ = s.tx.Rollback()
+		s.tx = nil
+		if strings.EqualFold(s.JournalMode, "wal") && s.conn != nil {
+			_, _ = s.conn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)")
+		}
 	}
 	if s.conn != nil {
 		_ = s.conn.Close()
