@@ -30,7 +30,9 @@ if [ ! -f "$DB" ]; then
   echo "generating a $SIZE-byte finance database (once; kept in $OUT)..." >&2
   "$BIN/finance-gen" -db "$DB" -size "$SIZE" >/dev/null
 fi
-warm() { cat "$1" >/dev/null; }
+# Every timed step starts from a settled disk: data still being flushed
+# from the previous step would be charged to the next one.
+warm() { cat "$1" >/dev/null; sync; }
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
 json() { sed -n "s/.*\"$2\":\([0-9.e+]*\).*/\1/p" "$1"; }
@@ -54,6 +56,7 @@ b_s=$(json "$OUT/backup.json" seconds); b_img=$(json "$OUT/backup.json" image_by
 b_stored=$(json "$OUT/backup.json" stored_bytes); b_rss=$(json "$OUT/backup.json" peak_rss_bytes)
 
 # Bulwark restore (download, decrypt, decompress, write, fsync, hash check, rename).
+sync
 "$BIN/bulwark-bench" restore -store "$store" -key "$key" -id "$id" -to "$OUT/restored.db" > "$OUT/restore.json"
 r_s=$(json "$OUT/restore.json" seconds); r_rss=$(json "$OUT/restore.json" peak_rss_bytes)
 cmp -s "$DB" "$OUT/restored.db" && same=identical || same="differs (the live file has changed since)"
@@ -100,9 +103,9 @@ for n in 2 3 4 5 6; do
   "$BIN/bulwark-bench" backup -type incremental -db "$DB" -store "$store" -key "$key" > "$OUT/incr$n.json"
 done
 last_id=$(sed -n 's/.*"backup_id":"\([^"]*\)".*/\1/p' "$OUT/incr6.json")
-rm -f "$OUT"/restored.db*
+rm -f "$OUT"/restored.db*; sync
 "$BIN/bulwark-bench" restore -store "$store" -key "$key" -id "$full_id" -to "$OUT/restored.db" > "$OUT/restore-full.json"
-rm -f "$OUT"/restored.db*
+rm -f "$OUT"/restored.db*; sync
 "$BIN/bulwark-bench" restore -store "$store" -key "$key" -id "$last_id" -to "$OUT/restored.db" > "$OUT/restore-chain.json"
 cmp -s "$DB" "$OUT/restored.db" && chain_same=identical || chain_same=DIFFERS
 rm -f "$OUT"/restored.db*

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
 	"gocloud.dev/blob"
@@ -143,15 +144,24 @@ type RestoreOptions struct {
 // a full backup, then the incrementals and differentials on top of it) in
 // f, truncates f to the image size, fsyncs it, and returns the SHA-256 of
 // the file's contents. Chunks are fetched, authenticated and decompressed in
-// parallel. A chain of one full backup is hashed in page order as its chunks
-// are written, at no extra pass; a longer chain is applied backup by backup
-// (later pages overwrite earlier ones) and the result is hashed at the end.
+// parallel. Backups are applied newest first, and a bitmap of the pages
+// already written lets every page be written once, by the newest backup that
+// holds it. The full backup comes last, and its chunks feed a hasher in page
+// order, with the pages newer backups wrote read back from the file, so the
+// image hash costs no second pass.
+//
+// StartChunk resumes a restore of a single full backup; a restore of a
+// longer chain starts over (pages are idempotent), because the bitmap of an
+// earlier attempt is gone.
 func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os.File, opts RestoreOptions) (string, error) {
 	if len(chain) == 0 || chain[0].Manifest().Type != BackupFull {
 		return "", fmt.Errorf("%w: a restore chain must start with a full backup", ErrBadInput)
 	}
 	if opts.StartChunk < 0 || opts.StartChunk > ChunkCount(chain) {
 		return "", fmt.Errorf("%w: start chunk %d is outside the chain's %d chunks", ErrBadInput, opts.StartChunk, ChunkCount(chain))
+	}
+	if len(chain) > 1 {
+		opts.StartChunk = 0
 	}
 	final := chain[len(chain)-1].Manifest()
 	workers := opts.Workers
@@ -162,30 +172,33 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 	defer cancel(nil)
 	preallocate(f, final.ImageBytes)
 
-	var hasher *orderedHasher
-	if len(chain) == 1 {
-		hasher = newOrderedHasher(opts.StartChunk)
-		var prefixPages int64
-		for _, c := range final.Chunks[:min(opts.StartChunk, len(final.Chunks))] {
-			prefixPages += int64(c.PageCount)
-		}
-		if err := hasher.hashPrefix(f, prefixPages, final.PageSize); err != nil {
-			return "", fmt.Errorf("hash pages restored by an earlier attempt: %w", err)
-		}
-		go func() {
-			<-ctx.Done()
-			hasher.abort()
-		}()
+	hasher := newOrderedHasher(opts.StartChunk)
+	var prefixPages int64
+	for _, c := range final.Chunks[:min(opts.StartChunk, len(final.Chunks))] {
+		prefixPages += int64(c.PageCount)
+	}
+	if err := hasher.hashPrefix(f, prefixPages, final.PageSize); err != nil {
+		return "", fmt.Errorf("hash pages restored by an earlier attempt: %w", err)
+	}
+	go func() {
+		<-ctx.Done()
+		hasher.abort()
+	}()
+	var written *pageBitmap
+	if len(chain) > 1 {
+		written = newPageBitmap(final.PageCount)
 	}
 
 	var (
 		mu      sync.Mutex
 		settled = opts.StartChunk // chunks settled over the whole chain
 		bytes   int64
-		base    int // chunks in the layers before the current one
+		base    int // chunks in the layers applied before the current one
 	)
-	for _, layer := range chain {
+	for li := len(chain) - 1; li >= 0; li-- {
+		layer := chain[li]
 		m := layer.Manifest()
+		isFull := li == 0
 		first := max(0, opts.StartChunk-base)
 		if first >= len(m.Chunks) {
 			base += len(m.Chunks)
@@ -215,14 +228,21 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 						cancel(err)
 						continue
 					}
-					obj, compressed, payload, set, err = restoreChunk(ctx, bucket, layer.Key, dec, m, final.PageCount, ref, f, obj, compressed, payload)
+					obj, compressed, payload, set, err = restoreChunk(ctx, bucket, layer.Key, dec, m, final.PageCount, written, !isFull, ref, f, obj, compressed, payload)
 					if err != nil {
 						cancel(err)
 						continue
 					}
-					if hasher != nil {
-						// In chunk order; waiting here bounds memory to one
-						// chunk per worker.
+					if isFull {
+						// The full backup's pages go to the hasher in page
+						// order, with the final contents of the pages newer
+						// backups wrote; waiting for its turn bounds memory
+						// to one chunk per worker.
+						set = finalPages(set, final.PageCount)
+						if err := fillNewer(f, set, written); err != nil {
+							cancel(err)
+							continue
+						}
 						if err := hasher.add(ref.Index, set); err != nil {
 							cancel(err)
 							continue
@@ -250,15 +270,22 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 			}
 		}
 		close(jobs)
-		// A barrier between layers: a later backup's pages must land after
-		// the earlier backup's versions of the same pages.
+		// A barrier between backups: the bitmap must hold every page a newer
+		// backup wrote before an older one is applied.
 		wg.Wait()
 		if err := context.Cause(ctx); err != nil {
 			return "", err
 		}
 		base += len(m.Chunks)
 	}
-	if hasher != nil && hasher.nextPage != uint32(final.PageCount)+1 {
+	// Pages beyond the full backup's end were added by later backups; they
+	// are on disk now and are hashed from there.
+	if tail := final.PageCount - int64(hasher.nextPage) + 1; tail > 0 {
+		if err := hasher.hashRange(f, int64(hasher.nextPage), tail, final.PageSize); err != nil {
+			return "", fmt.Errorf("hash pages added after the full backup: %w", err)
+		}
+	}
+	if hasher.nextPage != uint32(final.PageCount)+1 {
 		return "", fmt.Errorf("%w: chunks hold pages up to %d, the image has %d", ErrCorrupt, hasher.nextPage-1, final.PageCount)
 	}
 	if err := f.Truncate(final.ImageBytes); err != nil {
@@ -267,14 +294,54 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("fsync restored file: %w", err)
 	}
-	if hasher != nil {
-		return hex.EncodeToString(hasher.h.Sum(nil)), nil
+	return hex.EncodeToString(hasher.h.Sum(nil)), nil
+}
+
+// pageBitmap records which pages a restore has written, one bit a page:
+// 32 KiB for a 1 GiB database of 4 KiB pages.
+type pageBitmap struct{ words []atomic.Uint64 }
+
+func newPageBitmap(pages int64) *pageBitmap {
+	return &pageBitmap{words: make([]atomic.Uint64, (pages+64)/64)}
+}
+
+func (b *pageBitmap) has(p uint32) bool {
+	if b == nil || int(p/64) >= len(b.words) {
+		return false
 	}
-	h := sha256.New()
-	if _, err := io.CopyBuffer(h, io.NewSectionReader(f, 0, final.ImageBytes), make([]byte, 1<<20)); err != nil {
-		return "", fmt.Errorf("hash restored file: %w", err)
+	return b.words[p/64].Load()&(1<<(p%64)) != 0
+}
+
+func (b *pageBitmap) set(p uint32) {
+	if b != nil && int(p/64) < len(b.words) {
+		b.words[p/64].Or(1 << (p % 64))
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// finalPages drops the pages of a set that lie beyond the final image.
+func finalPages(set PageSet, pageCount int64) PageSet {
+	n := len(set.Pages)
+	for n > 0 && int64(set.Pages[n-1]) > pageCount {
+		n--
+	}
+	set.Pages, set.Data = set.Pages[:n], set.Data[:n*set.PageSize]
+	return set
+}
+
+// fillNewer replaces, in set, the pages that newer backups wrote with their
+// contents on disk, so that the hasher sees the final image.
+func fillNewer(f *os.File, set PageSet, written *pageBitmap) error {
+	if written == nil {
+		return nil
+	}
+	for i, p := range set.Pages {
+		if written.has(p) {
+			if _, err := f.ReadAt(set.Page(i), int64(p-1)*int64(set.PageSize)); err != nil {
+				return fmt.Errorf("read back page %d: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // ChunkCount is the number of chunks in a chain: the unit of restore
@@ -311,6 +378,17 @@ func (o *orderedHasher) hashPrefix(f *os.File, pages int64, pageSize int) error 
 		return err
 	}
 	o.nextPage = uint32(pages) + 1
+	return nil
+}
+
+// hashRange hashes count pages of f starting at page first, once every
+// chunk has been hashed.
+func (o *orderedHasher) hashRange(f *os.File, first, count int64, pageSize int) error {
+	off := (first - 1) * int64(pageSize)
+	if _, err := io.CopyBuffer(o.h, io.NewSectionReader(f, off, count*int64(pageSize)), make([]byte, 1<<20)); err != nil {
+		return err
+	}
+	o.nextPage += uint32(count)
 	return nil
 }
 
@@ -354,7 +432,7 @@ func (o *orderedHasher) abort() {
 // restoreChunk fetches, checks, opens and decodes one chunk of backup m and
 // writes its pages into f. Pages beyond the final image (finalPages) are not
 // written: the chain's last backup shrank the database.
-func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, finalPages int64, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
+func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, finalPages int64, written *pageBitmap, claim bool, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
 	objKey := ChunkKey(m.Database.Name, m.BackupID, ref.Index)
 	op := func(verb string) string { return fmt.Sprintf("%s chunk %d", verb, ref.Index) }
 	obj, err := getObject(ctx, bucket, objKey, MaxChunkBytes, obj)
@@ -380,10 +458,15 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 	if len(set.Pages) != ref.PageCount || (len(set.Pages) > 0 && set.Pages[0] != ref.FirstPage) {
 		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: chunk holds %d pages from %d, manifest says %d from %d", ErrCorrupt, len(set.Pages), firstOr0(set.Pages), ref.PageCount, ref.FirstPage)}
 	}
-	// Write runs of consecutive pages with one WriteAt each.
+	// Write runs of consecutive pages that no newer backup wrote, one
+	// WriteAt a run.
 	for i := 0; i < len(set.Pages); {
+		if written.has(set.Pages[i]) {
+			i++
+			continue
+		}
 		j := i + 1
-		for j < len(set.Pages) && set.Pages[j] == set.Pages[j-1]+1 {
+		for j < len(set.Pages) && set.Pages[j] == set.Pages[j-1]+1 && !written.has(set.Pages[j]) {
 			j++
 		}
 		if int64(set.Pages[j-1]) > m.PageCount {
@@ -396,6 +479,11 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 		off := int64(set.Pages[i]-1) * int64(m.PageSize)
 		if _, err := f.WriteAt(set.Data[i*m.PageSize:j*m.PageSize], off); err != nil {
 			return obj, compressed, payload, PageSet{}, fmt.Errorf("write pages %d-%d: %w", set.Pages[i], set.Pages[j-1], err)
+		}
+		if claim {
+			for _, p := range set.Pages[i:j] {
+				written.set(p)
+			}
 		}
 		i = j
 	}
