@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,49 +55,13 @@ func TestRestoreTableReplaceUnderConcurrentReader(t *testing.T) {
 
 	// A reader keeps counting entries: it must only ever see the table as it
 	// was or as restored.
-	stop := make(chan struct{})
-	var reads atomic.Int64
-	var bad atomic.Value
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		db, _ := sql.Open("sqlite", "file:"+live+"?_pragma=busy_timeout(10000)")
-		defer db.Close()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			var n int64
-			if err := db.QueryRow(`SELECT count(*) FROM entries`).Scan(&n); err != nil {
-				if !strings.Contains(err.Error(), "no such table") {
-					bad.Store(err.Error())
-				} else {
-					bad.Store("reader saw the table missing: " + err.Error())
-				}
-				continue
-			}
-			if n != before && n != backupRows {
-				bad.Store("reader saw an intermediate row count")
-			}
-			reads.Add(1)
-		}
-	}()
+	stopReader := concurrentReader(t, live, "entries", func(n int64) bool { return n == before || n == backupRows })
 	// entries references accounts(3) only through the new live row, which
 	// replace removes; so replace succeeds and the new row goes.
 	res, err := RestoreTable(context.Background(), TableRestoreOptions{Image: image, Live: live, Table: "entries", Mode: TableReplace, EmergencyCopy: live + ".emergency"})
-	close(stop)
-	wg.Wait()
+	stopReader()
 	if err != nil {
 		t.Fatal(err)
-	}
-	if v := bad.Load(); v != nil {
-		t.Fatal(v)
-	}
-	if reads.Load() == 0 {
-		t.Fatal("the reader never read")
 	}
 	if got := queryInt(t, live, `SELECT count(*) FROM entries`); got != backupRows || res.RowsWritten != backupRows {
 		t.Fatalf("entries after replace: %d (written %d), backup has %d", got, res.RowsWritten, backupRows)
@@ -112,9 +77,57 @@ func TestRestoreTableReplaceUnderConcurrentReader(t *testing.T) {
 	}
 }
 
+// concurrentReader counts the rows of table in a loop on its own connection
+// until the returned function is called, failing the test if a count is not
+// ok or a query fails: a table restore is one transaction, so readers see the
+// table before or after it, never in between or missing.
+func concurrentReader(t *testing.T, live, table string, ok func(int64) bool) (stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var reads atomic.Int64
+	var bad atomic.Value
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		db, _ := sql.Open("sqlite", "file:"+live+"?_pragma=busy_timeout(10000)")
+		defer db.Close()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			var n int64
+			if err := db.QueryRow(`SELECT count(*) FROM ` + QuoteIdent(table)).Scan(&n); err != nil {
+				bad.Store("reader: " + err.Error())
+				continue
+			}
+			if !ok(n) {
+				bad.Store("reader saw an intermediate row count " + strconv.FormatInt(n, 10))
+			}
+			reads.Add(1)
+		}
+	}()
+	return func() {
+		t.Helper()
+		close(done)
+		wg.Wait()
+		if v := bad.Load(); v != nil {
+			t.Fatal(v)
+		}
+		if reads.Load() == 0 {
+			t.Fatal("the concurrent reader never read")
+		}
+	}
+}
+
 func TestRestoreTableAppendBringsBackDeletedRowsOnly(t *testing.T) {
 	live, image := tableFixture(t)
+	before := queryInt(t, live, `SELECT count(*) FROM entries`)
+	stopReader := concurrentReader(t, live, "entries", func(n int64) bool { return n == before || n == before+100 })
 	res, err := RestoreTable(context.Background(), TableRestoreOptions{Image: image, Live: live, Table: "entries", Mode: TableAppend, EmergencyCopy: live + ".emergency"})
+	stopReader()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +145,9 @@ func TestRestoreTableAppendBringsBackDeletedRowsOnly(t *testing.T) {
 func TestRestoreTableNewNameLeavesLiveTableAlone(t *testing.T) {
 	live, image := tableFixture(t)
 	before := queryInt(t, live, `SELECT count(*) FROM entries`)
+	stopReader := concurrentReader(t, live, "entries", func(n int64) bool { return n == before })
 	res, err := RestoreTable(context.Background(), TableRestoreOptions{Image: image, Live: live, Table: "entries", Mode: TableNewName, EmergencyCopy: live + ".emergency"})
+	stopReader()
 	if err != nil {
 		t.Fatal(err)
 	}
