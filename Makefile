@@ -23,7 +23,7 @@ run: build ## back up and verify the demo database on the embedded server
 	cd $(CURDIR) && $(BIN)/bulwark run $(ARGS)
 
 test: build ## the whole suite, including end-to-end tests on the embedded server
-	BULWARK_BIN_DIR=$(BIN) $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
+	BULWARK_BIN_DIR=$(BIN) BULWARK_TEMPORAL_BIN=$(BIN)/bulwark-temporal $(GO) test -timeout $(TEST_TIMEOUT) -count=1 ./...
 
 unit: ## tests that need no binaries (end-to-end tests build what they need)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /devserver -e /integration)
