@@ -27,22 +27,11 @@ func cmdBackup(ctx context.Context, g *globals, args []string) error {
 	noVerify := fs.Bool("no-verify", false, "skip the verification after the backup")
 	typ := fs.String("type", "full", "full, incremental (pages changed since the newest backup) or differential (since the newest full)")
 	detach := fs.Bool("detach", false, "start the workflow and return its id without waiting")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("backup takes one database name")
-	}
-	s, err := connect(g)
+	s, db, _, err := databaseCommand(g, fs, args, 1, 1, "backup takes one database name")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	db, err := s.cfg.Database(pos[0])
-	if err != nil {
-		return err
-	}
 	req := workflows.BackupRequest{Database: db.Name, Host: db.Host, Type: *typ, Verify: !*noVerify && db.VerifyAfterBackup()}
 	run, err := s.start(ctx, workflows.BackupWorkflowID(db.Name), workflows.BackupWorkflow, req)
 	if err != nil {
@@ -154,41 +143,48 @@ func cmdList(ctx context.Context, g *globals, args []string) error {
 	return tw.Flush()
 }
 
-// databaseCommand parses the arguments of a command of the form
-// `<database> [<backup>]` (backup defaults to "latest"), connects, and looks
-// the database up in the config. The caller closes the session.
-func databaseCommand(g *globals, fs *flag.FlagSet, args []string, usage string) (*session, config.Database, string, error) {
+// databaseCommand parses the arguments of a command whose first argument
+// is a database name and that takes between minArgs and maxArgs positional
+// arguments, connects, and looks the database up in the config. It returns
+// the positional arguments; the caller closes the session.
+func databaseCommand(g *globals, fs *flag.FlagSet, args []string, minArgs, maxArgs int, usage string) (*session, config.Database, []string, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
-		return nil, config.Database{}, "", err
+		return nil, config.Database{}, nil, err
 	}
-	if len(pos) < 1 || len(pos) > 2 {
-		return nil, config.Database{}, "", usagef("%s", usage)
-	}
-	ref := "latest"
-	if len(pos) == 2 {
-		ref = pos[1]
+	if len(pos) < minArgs || len(pos) > maxArgs {
+		return nil, config.Database{}, nil, usagef("%s", usage)
 	}
 	s, err := connect(g)
 	if err != nil {
-		return nil, config.Database{}, "", err
+		return nil, config.Database{}, nil, err
 	}
 	db, err := s.cfg.Database(pos[0])
 	if err != nil {
 		s.Close()
-		return nil, config.Database{}, "", err
+		return nil, config.Database{}, nil, err
 	}
-	return s, db, ref, nil
+	return s, db, pos, nil
+}
+
+// backupRef is the optional second argument: a backup id, "latest" (the
+// default) or an RFC 3339 time.
+func backupRef(pos []string) string {
+	if len(pos) > 1 {
+		return pos[1]
+	}
+	return "latest"
 }
 
 func cmdVerify(ctx context.Context, g *globals, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	g.register(fs)
-	s, db, ref, err := databaseCommand(g, fs, args, "verify takes a database name and optionally a backup id (default latest)")
+	s, db, pos, err := databaseCommand(g, fs, args, 1, 2, "verify takes a database name and optionally a backup id (default latest)")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	ref := backupRef(pos)
 	id := workflows.VerifyWorkflowID(db.Name, ref)
 	run, err := s.start(ctx, id, workflows.VerifyWorkflow, workflows.VerifyRequest{Database: db.Name, BackupID: ref})
 	if err != nil {
@@ -223,11 +219,12 @@ func cmdRestore(ctx context.Context, g *globals, args []string) error {
 	to := fs.String("to", "", "file to restore to (default: the database's configured path; an existing file needs --yes or approval)")
 	yes := fs.Bool("yes", false, "replace an existing file without waiting for approval (it is kept as an emergency copy)")
 	detach := fs.Bool("detach", false, "start the workflow and return without waiting")
-	s, db, ref, err := databaseCommand(g, fs, args, "restore takes a database name and optionally a backup id, latest, or an RFC 3339 time")
+	s, db, pos, err := databaseCommand(g, fs, args, 1, 2, "restore takes a database name and optionally a backup id, latest, or an RFC 3339 time")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	ref := backupRef(pos)
 	target := db.Path
 	if *to != "" {
 		if target, err = filepath.Abs(*to); err != nil {
@@ -364,22 +361,11 @@ func cmdRestoreTable(ctx context.Context, g *globals, args []string) error {
 	into := fs.String("into", "", "live database to restore the table into (default: the database's configured path)")
 	mode := fs.String("mode", "replace", "replace (the live table), append (rows whose key is missing live), new-name (<table>_restored)")
 	yes := fs.Bool("yes", false, "replace without waiting for approval (an emergency copy is made first)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 3 {
-		return usagef("restore-table takes a database name, a backup (id, latest or RFC 3339 time) and a table name")
-	}
-	s, err := connect(g)
+	s, db, pos, err := databaseCommand(g, fs, args, 3, 3, "restore-table takes a database name, a backup (id, latest or RFC 3339 time) and a table name")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	db, err := s.cfg.Database(pos[0])
-	if err != nil {
-		return err
-	}
 	target := db.Path
 	if *into != "" {
 		if target, err = filepath.Abs(*into); err != nil {
@@ -415,11 +401,12 @@ func cmdExport(ctx context.Context, g *globals, args []string) error {
 	g.register(fs)
 	format := fs.String("format", "sql", "sql (a script sqlite3 replays) or csv (one file per table)")
 	to := fs.String("to", "", "directory on the database's host to write the files into (must not contain them already)")
-	s, db, ref, err := databaseCommand(g, fs, args, "export takes a database name and optionally a backup (id, latest or RFC 3339 time)")
+	s, db, pos, err := databaseCommand(g, fs, args, 1, 2, "export takes a database name and optionally a backup (id, latest or RFC 3339 time)")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	ref := backupRef(pos)
 	dir := ""
 	if *to != "" {
 		if dir, err = filepath.Abs(*to); err != nil {
