@@ -80,7 +80,15 @@ func printBackupSummary(g *globals, s *session, res workflows.BackupResult) {
 		fmt.Fprintf(w, "  taken as a full backup because %s\n", res.FullBecause)
 	}
 	fmt.Fprintf(w, "  database    %s (%d pages, %s journal), %d tables, %d rows\n", humanBytes(res.ImageBytes), res.PageCount, res.JournalMode, res.Tables, res.Rows)
-	fmt.Fprintf(w, "  stored      %s in %d chunk(s) holding %d changed page(s), compressed and encrypted: ratio %.2f×\n", humanBytes(res.StoredBytes), res.Chunks, res.ChangedPages, ratio)
+	changed := ""
+	if res.Type != "full" {
+		changed = fmt.Sprintf(" holding the %d of %d pages that changed", res.ChangedPages, res.PageCount)
+	}
+	if res.Type != "full" && res.ChangedPages == 0 {
+		fmt.Fprintf(w, "  stored      no pages: nothing changed since %s\n", res.Parent)
+	} else {
+		fmt.Fprintf(w, "  stored      %s in %d chunk(s)%s, compressed and encrypted: ratio %.2f×\n", humanBytes(res.StoredBytes), res.Chunks, changed, ratio)
+	}
 	fmt.Fprintf(w, "  duration    %s for the backup", time.Duration(res.Duration).Round(time.Millisecond))
 	if res.ReusedChunks > 0 {
 		fmt.Fprintf(w, " (resumed: %d chunk(s) re-used)", res.ReusedChunks)
