@@ -62,7 +62,7 @@ type ByteSize int64
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseByteSize(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %v", n.Line, err)
+		return &valueError{line: n.Line, msg: err.Error()}
 	}
 	*b = ByteSize(v)
 	return nil
@@ -121,7 +121,7 @@ type Duration time.Duration
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := time.ParseDuration(n.Value)
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration such as 30m or 24h", n.Line, n.Value)
+		return &valueError{line: n.Line, msg: fmt.Sprintf("%q is not a duration such as 30m or 24h", n.Value)}
 	}
 	*d = Duration(v)
 	return nil
@@ -131,6 +131,49 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+// valueError is a value that does not parse, at a line of the file; Parse
+// turns it into an Error naming the setting.
+type valueError struct {
+	line int
+	msg  string
+}
+
+func (e *valueError) Error() string { return fmt.Sprintf("line %d: %s", e.line, e.msg) }
+
+// fieldAtLine returns the dotted path (databases[0].path) of the scalar
+// value on line in a YAML document, or "" when there is none.
+func fieldAtLine(n *yaml.Node, line int, prefix string) string {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		for _, c := range n.Content {
+			if f := fieldAtLine(c, line, prefix); f != "" {
+				return f
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i].Value, n.Content[i+1]
+			path := key
+			if prefix != "" {
+				path = prefix + "." + key
+			}
+			if val.Kind == yaml.ScalarNode && val.Line == line {
+				return path
+			}
+			if f := fieldAtLine(val, line, path); f != "" {
+				return f
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if f := fieldAtLine(c, line, fmt.Sprintf("%s[%d]", prefix, i)); f != "" {
+				return f
+			}
+		}
+	}
+	return ""
+}
 
 // Error is a configuration problem: the field, what is wrong and the fix.
 type Error struct {
@@ -165,6 +208,12 @@ func Parse(path string, data []byte) (*Config, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
+		var ve *valueError
+		if errors.As(err, &ve) {
+			var root yaml.Node
+			_ = yaml.Unmarshal(data, &root)
+			return nil, &Error{File: path, Field: fieldAtLine(&root, ve.line, ""), Msg: fmt.Sprintf("line %d: %s", ve.line, ve.msg)}
+		}
 		msg := strings.TrimPrefix(err.Error(), "yaml: ")
 		if strings.Contains(msg, "not found in type") {
 			msg += " (unknown setting: check its spelling against the README's config example)"

@@ -388,14 +388,13 @@ func TestInvalidConfigs(t *testing.T) {
 			name: "a negative approval timeout", yaml: dest + keeper + "restore:\n  approval_timeout: -1h\n",
 			field: "restore.approval_timeout", want: []string{"negative"},
 		},
-		// The next two name the line, not the field: see the BUG test below.
 		{
 			name: "an approval timeout that is not a duration", yaml: dest + keeper + "restore:\n  approval_timeout: one day\n",
-			want: []string{"line 4", `"one day"`, "30m or 24h"},
+			field: "restore.approval_timeout", want: []string{"line 4", `"one day"`, "30m or 24h"},
 		},
 		{
 			name: "an upload limit that is not a size", yaml: dest + keeper + "limits:\n  upload: 10 parsecs\n",
-			want: []string{"line 4", `"10 parsecs"`, "8MiB"},
+			field: "limits.upload", want: []string{"line 4", `"10 parsecs"`, "8MiB"},
 		},
 		{
 			name: "a database list that is not a list", yaml: dest + keeper + "databases: finance\n",
@@ -436,26 +435,24 @@ func TestInvalidConfigs(t *testing.T) {
 		})
 	}
 
-	// BUG: errors from ByteSize and Duration values name only the line
+	// Regression (fixed): errors from ByteSize and Duration values name only the line
 	// ("line 4: \"one day\" is not a duration such as 30m or 24h"), not the
 	// setting: Error.Field is empty because yaml.v3 returns the
-	// UnmarshalYAML error as is and Parse wraps it without a field.
-	// Kept disabled so the tree stays green.
-	//
-	// t.Run("a bad duration names restore.approval_timeout", func(t *testing.T) {
-	// 	_, _, err := parse(t, dest+keeper+"restore:\n  approval_timeout: one day\n")
-	// 	var ce *Error
-	// 	if !errors.As(err, &ce) || ce.Field != "restore.approval_timeout" {
-	// 		t.Fatalf("got %v", err)
-	// 	}
-	// })
-	// t.Run("a bad size names limits.upload", func(t *testing.T) {
-	// 	_, _, err := parse(t, dest+keeper+"limits:\n  upload: 10 parsecs\n")
-	// 	var ce *Error
-	// 	if !errors.As(err, &ce) || ce.Field != "limits.upload" {
-	// 		t.Fatalf("got %v", err)
-	// 	}
-	// })
+	// UnmarshalYAML error as is and Parse wrapped it without a field.
+	t.Run("a bad duration names restore.approval_timeout", func(t *testing.T) {
+		_, _, err := parse(t, dest+keeper+"restore:\n  approval_timeout: one day\n")
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Field != "restore.approval_timeout" {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("a bad size names limits.upload", func(t *testing.T) {
+		_, _, err := parse(t, dest+keeper+"limits:\n  upload: 10 parsecs\n")
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Field != "limits.upload" {
+			t.Fatalf("got %v", err)
+		}
+	})
 
 	// Regression (fixed): a destination or keeper URL that url.Parse rejects is repeated in
 	// full in the error, credentials included. A secret with a '/' (common
