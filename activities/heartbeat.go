@@ -13,10 +13,11 @@ import (
 // bandwidth limit must not make a live worker look dead, and the heartbeat
 // timeout then only has to detect workers that really are gone.
 type heartbeater struct {
-	mu   sync.Mutex
-	last Progress
-	stop chan struct{}
-	done chan struct{}
+	mu       sync.Mutex
+	last     Progress
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 }
 
 func startHeartbeat(ctx context.Context, initial Progress) *heartbeater {
@@ -52,8 +53,9 @@ func (h *heartbeater) get() Progress {
 	return h.last
 }
 
-// close stops the ticker; the final progress is left for the caller's result.
+// close stops the ticker; the final progress is left for the caller's
+// result. Calling it again does nothing.
 func (h *heartbeater) close() {
-	close(h.stop)
+	h.stopOnce.Do(func() { close(h.stop) })
 	<-h.done
 }

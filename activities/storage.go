@@ -77,21 +77,27 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 	var check sqlitesrc.CheckResult
 	m := b.Manifest
 	db := m.Database.Name
-	ids, chainErr := repository.ChainIDs(ctx, a.Bucket, db, m.BackupID)
-	broken, cause := "", chainErr
-	if chainErr != nil {
-		broken = ids[0] // the ancestor whose manifest cannot be read
-	}
-	for _, id := range ids {
-		if broken != "" {
-			break
+	// A damaged backup is named with every backup that depends on it. The
+	// per-backup object check that finds it reads every chunk, so it runs
+	// only when the chain or the rebuild fails: a healthy backup is read once.
+	damaged := func(cause error) ([]string, sqlitesrc.CheckResult) {
+		ids, chainErr := repository.ChainIDs(ctx, a.Bucket, db, m.BackupID)
+		broken := ""
+		if chainErr != nil {
+			broken, cause = ids[0], chainErr // the ancestor whose manifest cannot be read
 		}
-		activity.RecordHeartbeat(ctx, Progress{Phase: "verify"})
-		if err := repository.CheckObjects(ctx, a.Bucket, a.Keeper, db, id); err != nil {
-			broken, cause = id, err
+		for _, id := range ids {
+			if broken != "" {
+				break
+			}
+			activity.RecordHeartbeat(ctx, Progress{Phase: "verify"})
+			if err := repository.CheckObjects(ctx, a.Bucket, a.Keeper, db, id); err != nil {
+				broken, cause = id, err
+			}
 		}
-	}
-	if broken != "" {
+		if broken == "" {
+			return []string{cause.Error()}, check
+		}
 		affected, err := repository.Dependents(ctx, a.Bucket, db, broken)
 		if err != nil {
 			affected = []string{broken, m.BackupID}
@@ -102,7 +108,7 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 
 	chain, err := repository.Chain(ctx, a.Bucket, a.Keeper, db, m.BackupID)
 	if err != nil {
-		return []string{err.Error()}, check
+		return damaged(err)
 	}
 	dir := a.TempDir
 	if dir == "" {
@@ -126,7 +132,11 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 		},
 	})
 	if err != nil {
-		return []string{err.Error()}, check
+		if ctx.Err() != nil {
+			return []string{err.Error()}, check
+		}
+		hb.close()
+		return damaged(err)
 	}
 	var problems []string
 	if sum != m.ImageSHA256 {
