@@ -36,13 +36,8 @@ func WriteCSV(ctx context.Context, q Querier, table string, w io.Writer) (rows i
 	}
 	o.WriteString("\r\n")
 	rows, err = scanRows(ctx, q, t.selectSQL(), len(t.cols), o, func(vals []any) error {
-		for i, v := range vals {
-			if i > 0 {
-				o.WriteByte(',')
-			}
-			if err := writeCSVValue(o, v); err != nil {
-				return err
-			}
+		if err := writeValues(o, vals, writeCSVValue); err != nil {
+			return err
 		}
 		o.WriteString("\r\n")
 		return nil

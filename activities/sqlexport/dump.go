@@ -218,17 +218,26 @@ func dumpRows(ctx context.Context, q Querier, o *output, name string, hasRowid b
 	}
 	return scanRows(ctx, q, t.selectSQL(), n, o, func(vals []any) error {
 		o.WriteString(insert)
-		for i, v := range vals {
-			if i > 0 {
-				o.WriteByte(',')
-			}
-			if err := writeSQLValue(o, v); err != nil {
-				return err
-			}
+		if err := writeValues(o, vals, writeSQLValue); err != nil {
+			return err
 		}
 		o.WriteString(");\n")
 		return nil
 	})
+}
+
+// writeValues writes one row's values separated by commas, each with
+// encode: SQL literals for the dump, CSV fields for CSV files.
+func writeValues(o *output, vals []any, encode func(*output, any) error) error {
+	for i, v := range vals {
+		if i > 0 {
+			o.WriteByte(',')
+		}
+		if err := encode(o, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // dumpSequence restores sqlite_sequence after the data, whose inserts have

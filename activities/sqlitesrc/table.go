@@ -352,14 +352,21 @@ func renameCreate(stmt, kind, newName string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%w: cannot parse %q", ErrTableRestore, firstLine(stmt))
 	}
-	if r, ok := cutKeywords(rest, "IF", "NOT", "EXISTS"); ok {
-		rest = r
-	}
-	_, after, err := cutIdent(rest)
+	after, err := cutObjectName(rest)
 	if err != nil {
 		return "", err
 	}
 	return "CREATE " + kind + " " + QuoteIdent(newName) + after, nil
+}
+
+// cutObjectName strips an optional IF NOT EXISTS and the object's name from
+// the rest of a CREATE statement.
+func cutObjectName(rest string) (string, error) {
+	if r, ok := cutKeywords(rest, "IF", "NOT", "EXISTS"); ok {
+		rest = r
+	}
+	_, after, err := cutIdent(rest)
+	return after, err
 }
 
 // renameIndex rewrites CREATE [UNIQUE] INDEX name ON table(...) to a new
@@ -372,10 +379,7 @@ func renameIndex(stmt, newName, newTable string) (string, error) {
 			return "", fmt.Errorf("%w: cannot parse %q", ErrTableRestore, firstLine(stmt))
 		}
 	}
-	if r, ok := cutKeywords(rest, "IF", "NOT", "EXISTS"); ok {
-		rest = r
-	}
-	_, rest, err := cutIdent(rest)
+	rest, err := cutObjectName(rest)
 	if err != nil {
 		return "", err
 	}
