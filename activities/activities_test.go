@@ -127,7 +127,7 @@ func TestRestoreResumesFromHeartbeat(t *testing.T) {
 	}
 	var out RestoreOutput
 	val.Get(&out)
-	if h, _, _ := repository.HashFile(out.TempPath); h != snap.ImageSHA256 {
+	if h, _, _ := repository.ImageHashFile(out.TempPath); h != snap.ImageHash {
 		t.Fatal("resumed restore does not match the image")
 	}
 }

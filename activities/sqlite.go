@@ -87,7 +87,7 @@ func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput)
 		BackupID: m.BackupID, Type: string(m.Type), Parent: m.Parent, FullBecause: m.FullBecause, ChangedPages: res.ChangedPages,
 		ManifestKey: repository.ManifestKey(m.Database.Name, m.BackupID),
 		PageCount:   m.PageCount, ImageBytes: m.ImageBytes, StoredBytes: m.StoredBytes,
-		ImageSHA256: m.ImageSHA256, Chunks: len(m.Chunks), ReusedChunks: res.ReusedChunks,
+		ImageHash: m.ImageDigest(), Chunks: len(m.Chunks), ReusedChunks: res.ReusedChunks,
 		Tables: len(m.Tables), JournalMode: m.Database.JournalMode, SnapshotAt: m.SnapshotAt,
 		Duration: Duration(time.Since(start)),
 	}
@@ -153,7 +153,7 @@ func (a *SQLiteActivities) RestoreSQLite(ctx context.Context, in RestoreInput) (
 	if err != nil {
 		return RestoreOutput{}, boundary(fmt.Errorf("restore %s of %s: %w", in.BackupID, in.Database, err))
 	}
-	return RestoreOutput{TempPath: tmp, ImageBytes: m.ImageBytes, ImageSHA256: m.ImageSHA256, Duration: Duration(time.Since(start))}, nil
+	return RestoreOutput{TempPath: tmp, ImageBytes: m.ImageBytes, ImageHash: m.ImageDigest(), Duration: Duration(time.Since(start))}, nil
 }
 
 // SwapInRestore moves a staged restore into place, keeping any existing file

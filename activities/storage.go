@@ -57,7 +57,7 @@ func (a *StorageActivities) VerifyBackup(ctx context.Context, in VerifyInput) (V
 	rec := repository.VerifyRecord{
 		BackupID: in.BackupID, VerifiedAt: now.UTC().Format(time.RFC3339Nano), OK: out.OK,
 		Problems: problems, ChunksChecked: out.Chunks, BytesRead: out.BytesRead,
-		ImageSHA256: m.ImageSHA256, IntegrityCheck: check.Integrity, ForeignKeys: check.ForeignKeys,
+		ImageHash: m.ImageDigest(), IntegrityCheck: check.Integrity, ForeignKeys: check.ForeignKeys,
 		Worker: a.Worker,
 	}
 	out.RecordKey = repository.VerifyRecordKey(in.Database, in.BackupID, now)
@@ -139,8 +139,8 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 		return damaged(err)
 	}
 	var problems []string
-	if sum != m.ImageSHA256 {
-		problems = append(problems, fmt.Sprintf("image hash %s differs from the manifest's %s", sum, m.ImageSHA256))
+	if sum != m.ImageDigest() {
+		problems = append(problems, fmt.Sprintf("image hash %s differs from the manifest's %s", sum, m.ImageDigest()))
 	}
 	if m.PageIndex != nil {
 		if page, err := repository.PageIndexMismatch(ctx, a.Bucket, chain[len(chain)-1], f); err != nil {

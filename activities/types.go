@@ -112,7 +112,7 @@ type SnapshotOutput struct {
 	PageCount    int64     `json:"page_count"`
 	ImageBytes   int64     `json:"image_bytes"`
 	StoredBytes  int64     `json:"stored_bytes"`
-	ImageSHA256  string    `json:"image_sha256"`
+	ImageHash  string    `json:"image_hash"`
 	Chunks       int       `json:"chunks"`
 	ReusedChunks int       `json:"reused_chunks"`
 	Tables       int       `json:"tables"`
@@ -145,7 +145,7 @@ type RestoreInput struct {
 type RestoreOutput struct {
 	TempPath    string   `json:"temp_path"`
 	ImageBytes  int64    `json:"image_bytes"`
-	ImageSHA256 string   `json:"image_sha256"`
+	ImageHash string   `json:"image_hash"`
 	Duration    Duration `json:"duration"`
 }
 

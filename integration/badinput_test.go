@@ -107,7 +107,7 @@ func TestBadInputGivesOneLineErrorsAndLosesNothing(t *testing.T) {
 	os.WriteFile(keyPath, realKey, 0o600)
 	c.startWorker()
 	c.mustCLI("restore", "finance", res.BackupID, "--to", target)
-	if hashOf(t, target) != res.ImageSHA256 {
+	if hashOf(t, target) != res.ImageHash {
 		t.Fatal("restore after repairing everything differs")
 	}
 

@@ -57,7 +57,7 @@ func TestIncrementalChainsAndTableRestoreEndToEnd(t *testing.T) {
 	target := filepath.Join(c.dir, "incr.db")
 	var rr workflows.RestoreResult
 	json.Unmarshal([]byte(c.mustCLI("restore", "finance", incr.BackupID, "--to", target, "--json")), &rr)
-	if hashOf(t, target) != incr.ImageSHA256 {
+	if hashOf(t, target) != incr.ImageHash {
 		t.Fatal("restored incremental differs from its snapshot")
 	}
 

@@ -44,7 +44,7 @@ func newFinance(t *testing.T, dir string, targetBytes int64) string {
 
 func hashOf(t *testing.T, path string) string {
 	t.Helper()
-	h, _, err := repository.HashFile(path)
+	h, _, err := repository.ImageHashFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestBackupVerifyRestoreEndToEnd(t *testing.T) {
 	target := filepath.Join(c.dir, "restored", "finance.db")
 	var rr workflows.RestoreResult
 	json.Unmarshal([]byte(c.mustCLI("restore", "finance", res.BackupID, "--to", target, "--json")), &rr)
-	if hashOf(t, target) != res.ImageSHA256 || rr.ImageSHA256 != res.ImageSHA256 {
+	if hashOf(t, target) != res.ImageHash || rr.ImageHash != res.ImageHash {
 		t.Fatal("restored file differs from the backup's image")
 	}
 	if chk, err := sqlitesrc.CheckFile(context.Background(), target); err != nil || !chk.OK() {
@@ -123,7 +123,7 @@ func TestBackupVerifyRestoreEndToEnd(t *testing.T) {
 	if err := c.client.GetWorkflow(context.Background(), wfID, "").Get(context.Background(), &rr); err != nil {
 		t.Fatal(err)
 	}
-	if rr.EmergencyCopy == "" || hashOf(t, rr.EmergencyCopy) != precious || hashOf(t, target) != res.ImageSHA256 {
+	if rr.EmergencyCopy == "" || hashOf(t, rr.EmergencyCopy) != precious || hashOf(t, target) != res.ImageHash {
 		t.Fatalf("after approval: %+v", rr)
 	}
 	replayHistory(t, c, workflows.BackupWorkflowID("finance"), "", "backup")
@@ -238,7 +238,7 @@ func TestWorkerKilledMidRestoreResumes(t *testing.T) {
 	if err := run.Get(ctx, &rr); err != nil {
 		t.Fatal(err)
 	}
-	if hashOf(t, target) != res.ImageSHA256 {
+	if hashOf(t, target) != res.ImageHash {
 		t.Fatal("resumed restore differs from the backup's image")
 	}
 	if !strings.Contains(w2.out.String(), "resuming restore") {
@@ -290,7 +290,7 @@ func TestHotBackupUnderContinuousWriterRestoresCommittedState(t *testing.T) {
 		target := filepath.Join(c.dir, "restored-"+id+".db")
 		var rr workflows.RestoreResult
 		json.Unmarshal([]byte(c.mustCLI("restore", "finance", id, "--to", target, "--json")), &rr)
-		if hashOf(t, target) != rr.ImageSHA256 {
+		if hashOf(t, target) != rr.ImageHash {
 			t.Fatal("restored image differs from the manifest")
 		}
 		if err := demodb.CheckConsistent(context.Background(), target); err != nil {

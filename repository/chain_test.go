@@ -193,8 +193,8 @@ func testChains(t *testing.T, openBucket func(*testing.T) *blob.Bucket) {
 		t.Run(tc.name, func(t *testing.T) {
 			path, written := restoreChain(t, bucket, keeper, database, tc.id, RestoreOptions{Workers: 3})
 			assertFileHoldsImage(t, path, tc.img)
-			if written != tc.img.sha256() {
-				t.Errorf("RestoreImage returned hash %s, the image hashes to %s", written, tc.img.sha256())
+			if written != tc.img.digest() {
+				t.Errorf("RestoreImage returned hash %s, the image hashes to %s", written, tc.img.digest())
 			}
 			chain, err := Chain(ctx, bucket, keeper, database, tc.id)
 			if err != nil {
@@ -229,8 +229,8 @@ func testChains(t *testing.T, openBucket func(*testing.T) *blob.Bucket) {
 		}
 		written := restoreInto(t, bucket, nil, nil, path, RestoreOptions{Workers: 2, StartChunk: 5}, chain...)
 		assertFileHoldsImage(t, path, v3)
-		if written != v3.sha256() {
-			t.Errorf("RestoreImage returned hash %s, the image hashes to %s", written, v3.sha256())
+		if written != v3.digest() {
+			t.Errorf("RestoreImage returned hash %s, the image hashes to %s", written, v3.digest())
 		}
 	})
 

@@ -14,7 +14,7 @@ import (
 
 // FormatVersion is the version of the object format written by this code.
 // Readers reject manifests with a newer version instead of guessing.
-const FormatVersion = 1
+const FormatVersion = 2
 
 const (
 	databasesPrefix = "databases/"

@@ -28,10 +28,14 @@ type Manifest struct {
 	Parent   string           `json:"parent,omitempty"`
 	Database DatabaseIdentity `json:"database"`
 
-	PageSize    int    `json:"page_size"`
-	PageCount   int64  `json:"page_count"`
-	ImageBytes  int64  `json:"image_bytes"`
-	ImageSHA256 string `json:"image_sha256"` // SHA-256 of the logical database image (pages 1..N)
+	PageSize   int   `json:"page_size"`
+	PageCount  int64 `json:"page_count"`
+	ImageBytes int64 `json:"image_bytes"`
+	// ImageHash (format ≥ 2) is the SHA-256 of the pages' xxh3-128 hashes,
+	// ImageSHA256 (format 1) the SHA-256 of the image's bytes; see
+	// imagehash.go. A manifest carries exactly one.
+	ImageHash   string `json:"image_hash,omitempty"`
+	ImageSHA256 string `json:"image_sha256,omitempty"`
 	StoredBytes int64  `json:"stored_bytes"` // sum of the chunk objects' sizes
 
 	Compression string      `json:"compression"`
@@ -179,8 +183,15 @@ func (m *Manifest) check() error {
 	default:
 		return bad("unknown backup type %q", m.Type)
 	}
-	if _, err := hex.DecodeString(m.ImageSHA256); err != nil || len(m.ImageSHA256) != 64 {
-		return bad("image hash %q is not a SHA-256", m.ImageSHA256)
+	sum := m.ImageHash
+	if m.Format < 2 {
+		sum = m.ImageSHA256
+	}
+	if (m.ImageHash == "") == (m.ImageSHA256 == "") {
+		return bad("a manifest carries exactly one image hash (format %d)", m.Format)
+	}
+	if _, err := hex.DecodeString(sum); err != nil || len(sum) != 64 {
+		return bad("image hash %q is not a SHA-256", sum)
 	}
 	maxPages := MaxChunkBytes / m.PageSize
 	var pagesSeen int64

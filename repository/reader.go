@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 	"runtime"
@@ -142,8 +141,8 @@ type RestoreOptions struct {
 
 // RestoreImage rebuilds the image of the last backup of chain (from Chain:
 // a full backup, then the incrementals and differentials on top of it) in
-// f, truncates f to the image size, fsyncs it, and returns the SHA-256 of
-// the file's contents. Chunks are fetched, authenticated and decompressed in
+// f, truncates f to the image size, fsyncs it, and returns the image hash of
+// the file's contents in ImageDigest's form. Chunks are fetched, authenticated and decompressed in
 // parallel. Backups are applied newest first, and a bitmap of the pages
 // already written lets every page be written once, by the newest backup that
 // holds it. The full backup comes last, and its chunks feed a hasher in page
@@ -172,7 +171,7 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 	defer cancel(nil)
 	preallocate(f, final.ImageBytes)
 
-	hasher := newOrderedHasher(opts.StartChunk)
+	hasher := newOrderedHasher(opts.StartChunk, final)
 	var prefixPages int64
 	for _, c := range final.Chunks[:min(opts.StartChunk, len(final.Chunks))] {
 		prefixPages += int64(c.PageCount)
@@ -294,7 +293,7 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 	if err := f.Sync(); err != nil {
 		return "", fmt.Errorf("fsync restored file: %w", err)
 	}
-	return hex.EncodeToString(hasher.h.Sum(nil)), nil
+	return hasher.h.Sum(), nil
 }
 
 // pageBitmap records which pages a restore has written, one bit a page:
@@ -354,27 +353,28 @@ func ChunkCount(chain []Layer) int {
 	return n
 }
 
-// orderedHasher hashes the pages of consecutive chunks in chunk order while
-// the chunks themselves are restored in parallel.
+// orderedHasher computes the image hash of consecutive chunks in chunk
+// order while the chunks themselves are restored in parallel. Page hashes
+// are computed by each worker before it waits for its turn; only the short
+// ordered step is serial.
 type orderedHasher struct {
 	mu       sync.Mutex
 	cond     *sync.Cond
-	h        hash.Hash
+	h        *ImageHasher
 	next     int    // index of the next chunk to hash
 	nextPage uint32 // the page that chunk must start with
 	aborted  bool
 }
 
-func newOrderedHasher(start int) *orderedHasher {
-	o := &orderedHasher{h: sha256.New(), next: start, nextPage: 1}
+func newOrderedHasher(start int, m *Manifest) *orderedHasher {
+	o := &orderedHasher{h: imageHasherFor(m), next: start, nextPage: 1}
 	o.cond = sync.NewCond(&o.mu)
 	return o
 }
 
 // hashPrefix hashes the first pages of f: those an earlier attempt restored.
 func (o *orderedHasher) hashPrefix(f *os.File, pages int64, pageSize int) error {
-	n := pages * int64(pageSize)
-	if _, err := io.CopyBuffer(o.h, io.NewSectionReader(f, 0, n), make([]byte, 1<<20)); err != nil {
+	if err := o.h.addFrom(f, 0, pages); err != nil {
 		return err
 	}
 	o.nextPage = uint32(pages) + 1
@@ -384,8 +384,7 @@ func (o *orderedHasher) hashPrefix(f *os.File, pages int64, pageSize int) error 
 // hashRange hashes count pages of f starting at page first, once every
 // chunk has been hashed.
 func (o *orderedHasher) hashRange(f *os.File, first, count int64, pageSize int) error {
-	off := (first - 1) * int64(pageSize)
-	if _, err := io.CopyBuffer(o.h, io.NewSectionReader(f, off, count*int64(pageSize)), make([]byte, 1<<20)); err != nil {
+	if err := o.h.addFrom(f, (first-1)*int64(pageSize), count); err != nil {
 		return err
 	}
 	o.nextPage += uint32(count)
@@ -396,6 +395,13 @@ func (o *orderedHasher) hashRange(f *os.File, first, count int64, pageSize int) 
 // in. A full image has no gaps: the pages must be consecutive and follow the
 // previous chunk's.
 func (o *orderedHasher) add(index int, set PageSet) error {
+	var pageHashes []PageHash
+	if o.h.perPage {
+		pageHashes = make([]PageHash, len(set.Pages))
+		for i := range set.Pages {
+			pageHashes[i] = HashPage(set.Page(i))
+		}
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for o.next != index && !o.aborted {
@@ -410,7 +416,13 @@ func (o *orderedHasher) add(index int, set PageSet) error {
 		}
 		o.nextPage += uint32(n)
 	}
-	o.h.Write(set.Data)
+	if o.h.perPage {
+		for _, h := range pageHashes {
+			o.h.AddPageHash(h)
+		}
+	} else {
+		o.h.AddPages(set.Data)
+	}
 	o.next++
 	o.cond.Broadcast()
 	return nil
@@ -500,21 +512,6 @@ func firstOr0(p []uint32) uint32 {
 	return p[0]
 }
 
-// HashFile returns the hex SHA-256 of a file's contents.
-func HashFile(path string) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
-	if err != nil {
-		return "", n, fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
 // VerifyRecord is the result of one verification, stored next to the backup.
 type VerifyRecord struct {
 	BackupID       string            `json:"backup_id"`
@@ -523,7 +520,7 @@ type VerifyRecord struct {
 	Problems       []string          `json:"problems,omitempty"`
 	ChunksChecked  int               `json:"chunks_checked"`
 	BytesRead      int64             `json:"bytes_read"`
-	ImageSHA256    string            `json:"image_sha256"`
+	ImageHash    string            `json:"image_hash"`
 	IntegrityCheck string            `json:"integrity_check"`
 	ForeignKeys    string            `json:"foreign_key_check"`
 	RowCounts      map[string]string `json:"row_counts,omitempty"`

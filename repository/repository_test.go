@@ -111,9 +111,17 @@ func (img *testImage) setPage(n int, version string) {
 	copy(img.page(n), pageContents(n, img.pageSize, version))
 }
 
-func (img *testImage) sha256() string {
-	sum := sha256.Sum256(img.data)
-	return hex.EncodeToString(sum[:])
+func (img *testImage) imageHash() string {
+	ih := NewImageHasher(img.pageSize)
+	ih.AddPages(img.data)
+	return ih.RawSum()
+}
+
+// digest is the image hash as RestoreImage returns it.
+func (img *testImage) digest() string {
+	ih := NewImageHasher(img.pageSize)
+	ih.AddPages(img.data)
+	return ih.Sum()
 }
 
 // uploadImage writes img as chunks of pagesPerChunk pages through a
@@ -180,7 +188,7 @@ func fullManifest(database, backupID string, img *testImage, env KeyEnvelope, re
 		PageSize:     img.pageSize,
 		PageCount:    int64(img.pageCount()),
 		ImageBytes:   int64(len(img.data)),
-		ImageSHA256:  img.sha256(),
+		ImageHash:    img.imageHash(),
 		Compression:  CompressionDefault,
 		Key:          env,
 		Chunks:       refs,
@@ -468,7 +476,7 @@ func TestManifestSealing(t *testing.T) {
 
 	for _, tc := range []struct{ name, old, new string }{
 		{"changing a table's row count", `"rows": 1234`, `"rows": 1235`},
-		{"changing the image hash", m.ImageSHA256, strings.Repeat("0", 64)},
+		{"changing the image hash", m.ImageHash, strings.Repeat("0", 64)},
 		{"changing a chunk's object hash", m.Chunks[2].StoredSHA256, strings.Repeat("f", 64)},
 		{"changing the tool", `"tool": "bulwark-test"`, `"tool": "bulwark-evil"`},
 	} {
@@ -549,8 +557,8 @@ func TestParseManifestRejectsHostileManifests(t *testing.T) {
 		{"a page count above 2^32", func(m *Manifest) { m.PageCount, m.ImageBytes = 1<<32+1, (1<<32+1)*4096 }},
 		{"a page count of exactly 2^32", func(m *Manifest) { m.PageCount, m.ImageBytes = 1<<32, (1<<32)*4096 }},
 		{"image bytes that are not page count times page size", func(m *Manifest) { m.ImageBytes++ }},
-		{"an image hash that is not hex", func(m *Manifest) { m.ImageSHA256 = strings.Repeat("zz", 32) }},
-		{"an image hash of the wrong length", func(m *Manifest) { m.ImageSHA256 = m.ImageSHA256[:62] }},
+		{"an image hash that is not hex", func(m *Manifest) { m.ImageHash = strings.Repeat("zz", 32) }},
+		{"an image hash of the wrong length", func(m *Manifest) { m.ImageHash = m.ImageHash[:62] }},
 		{"chunk indices out of order", func(m *Manifest) { m.Chunks[1].Index, m.Chunks[2].Index = 2, 1 }},
 		{"a repeated chunk index", func(m *Manifest) { m.Chunks[2].Index = 1 }},
 		{"chunk indices not starting at zero", func(m *Manifest) {
@@ -794,7 +802,7 @@ func testBackupAndRestore(t *testing.T, openBucket func(*testing.T) *blob.Bucket
 		if err != nil {
 			t.Fatal(err)
 		}
-		if b.Manifest.ImageSHA256 != img.sha256() || b.Manifest.PageCount != 300 || len(b.Manifest.Chunks) != 5 {
+		if b.Manifest.ImageHash != img.imageHash() || b.Manifest.PageCount != 300 || len(b.Manifest.Chunks) != 5 {
 			t.Fatalf("manifest %+v", b.Manifest)
 		}
 		restoreKey, err := b.Open(ctx, keeper)
@@ -819,15 +827,20 @@ func testBackupAndRestore(t *testing.T, openBucket func(*testing.T) *blob.Bucket
 			lastSettled, lastBytes = max(lastSettled, settled), max(lastBytes, n)
 		}})
 		assertFileHoldsImage(t, path, img)
-		if written != b.Manifest.ImageSHA256 {
-			t.Errorf("RestoreImage returned hash %s, manifest says %s", written, b.Manifest.ImageSHA256)
+		if written != b.Manifest.ImageDigest() {
+			t.Errorf("RestoreImage returned hash %s, manifest says %s", written, b.Manifest.ImageDigest())
 		}
 		if lastSettled != 5 || lastBytes != int64(len(img.data)) {
 			t.Errorf("progress ended at %d chunks, %d bytes; want 5 chunks, %d bytes", lastSettled, lastBytes, len(img.data))
 		}
-		sum, n, err := HashFile(path)
-		if err != nil || sum != b.Manifest.ImageSHA256 || n != b.Manifest.ImageBytes {
-			t.Fatalf("HashFile = %s, %d, %v; manifest says %s, %d", sum, n, err, b.Manifest.ImageSHA256, b.Manifest.ImageBytes)
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		sum, n, err := HashImage(f, img.pageSize)
+		if err != nil || sum != b.Manifest.ImageDigest() || n != b.Manifest.ImageBytes {
+			t.Fatalf("HashImage = %s, %d, %v; manifest says %s, %d", sum, n, err, b.Manifest.ImageDigest(), b.Manifest.ImageBytes)
 		}
 	})
 
@@ -840,8 +853,8 @@ func testBackupAndRestore(t *testing.T, openBucket func(*testing.T) *blob.Bucket
 		}
 		written := restoreInto(t, bucket, key, m, path, RestoreOptions{Workers: 2, StartChunk: 2})
 		assertFileHoldsImage(t, path, img)
-		if written != m.ImageSHA256 {
-			t.Errorf("RestoreImage returned hash %s, manifest says %s", written, m.ImageSHA256)
+		if written != m.ImageDigest() {
+			t.Errorf("RestoreImage returned hash %s, manifest says %s", written, m.ImageDigest())
 		}
 	})
 
@@ -865,8 +878,8 @@ func testBackupAndRestore(t *testing.T, openBucket func(*testing.T) *blob.Bucket
 		if !bytes.Equal(got[skipped:], img.data[skipped:]) {
 			t.Error("chunks from StartChunk on were not restored")
 		}
-		if sum := sha256.Sum256(got); written != hex.EncodeToString(sum[:]) || written == m.ImageSHA256 {
-			t.Errorf("RestoreImage returned hash %s; the file hashes to %x, the manifest says %s", written, sum, m.ImageSHA256)
+		if sum, _, _ := HashImage(bytes.NewReader(got), img.pageSize); written != sum || written == m.ImageDigest() {
+			t.Errorf("RestoreImage returned hash %s; the file hashes to %s, the manifest says %s", written, sum, m.ImageDigest())
 		}
 	})
 
@@ -877,8 +890,8 @@ func testBackupAndRestore(t *testing.T, openBucket func(*testing.T) *blob.Bucket
 		}
 		written := restoreInto(t, bucket, key, m, path, RestoreOptions{StartChunk: len(m.Chunks)})
 		assertFileHoldsImage(t, path, img)
-		if written != m.ImageSHA256 {
-			t.Errorf("RestoreImage returned hash %s, manifest says %s", written, m.ImageSHA256)
+		if written != m.ImageDigest() {
+			t.Errorf("RestoreImage returned hash %s, manifest says %s", written, m.ImageDigest())
 		}
 	})
 
@@ -1422,8 +1435,8 @@ func assertRefsMatchObjects(t *testing.T, refs []ChunkRef, objs [][]byte) {
 func assertRestores(t *testing.T, bucket *blob.Bucket, key *DataKey, m *Manifest, img *testImage) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "restored.db")
-	if written := restoreInto(t, bucket, key, m, path, RestoreOptions{Workers: 2}); written != img.sha256() {
-		t.Errorf("RestoreImage returned hash %s, the image hashes to %s", written, img.sha256())
+	if written := restoreInto(t, bucket, key, m, path, RestoreOptions{Workers: 2}); written != img.digest() {
+		t.Errorf("RestoreImage returned hash %s, the image hashes to %s", written, img.digest())
 	}
 	assertFileHoldsImage(t, path, img)
 }
@@ -1792,5 +1805,47 @@ func TestNewLimiter(t *testing.T) {
 	}
 	if small := NewLimiter(1000); small.Burst() != 1000 {
 		t.Errorf("a 1000 B/s limiter should have a 1000-byte burst, got %d", small.Burst())
+	}
+}
+
+// A format 1 backup (image hash: SHA-256 of the image's bytes) written
+// before the image hash became the SHA-256 of the page hashes still parses,
+// restores and is checked with the algorithm it was written with.
+func TestFormat1ImageHashStillRestores(t *testing.T) {
+	ctx := context.Background()
+	keeper := newTestKeeper(t)
+	bucket := openFileBucket(t, &fileblob.Options{CreateDir: true, NoTempDir: true})
+	key, env := newTestDataKey(t, keeper)
+	img := newTestImage(300, 4096, "v1")
+	refs, _ := uploadImage(t, ChunkWriterOptions{Bucket: bucket, Database: "ledger", BackupID: testBackupID, Key: key}, img, 64)
+	m := fullManifest("ledger", testBackupID, img, env, refs)
+	sum := sha256.Sum256(img.data)
+	m.Format, m.ImageHash, m.ImageSHA256 = 1, "", hex.EncodeToString(sum[:])
+	m.FinishedAt = m.SnapshotAt
+	sealed, err := key.SealManifest(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bucket.WriteAll(ctx, ManifestKey("ledger", testBackupID), sealed, nil); err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadBackup(ctx, bucket, "ledger", testBackupID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "sha256:" + hex.EncodeToString(sum[:])
+	if b.Manifest.ImageDigest() != want {
+		t.Fatalf("ImageDigest = %s, want %s", b.Manifest.ImageDigest(), want)
+	}
+	path := filepath.Join(t.TempDir(), "restored.db")
+	if written := restoreInto(t, bucket, key, b.Manifest, path, RestoreOptions{Workers: 2}); written != want {
+		t.Errorf("RestoreImage returned %s, want %s", written, want)
+	}
+	assertFileHoldsImage(t, path, img)
+
+	// A format 2 manifest must carry the page-hash image hash, not the old one.
+	m.Format = FormatVersion
+	if _, err := WriteManifest(ctx, bucket, key, m); err == nil || !strings.Contains(err.Error(), "image hash") {
+		t.Fatalf("WriteManifest of a format 2 manifest with only a SHA-256 image hash: %v", err)
 	}
 }

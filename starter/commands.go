@@ -93,7 +93,7 @@ func printBackupSummary(g *globals, s *session, res workflows.BackupResult) {
 	if res.ReusedChunks > 0 {
 		fmt.Fprintf(w, " (resumed: %d chunk(s) re-used)", res.ReusedChunks)
 	}
-	fmt.Fprintf(w, "\n  image hash  sha256:%s\n", res.ImageSHA256)
+	fmt.Fprintf(w, "\n  image hash  %s\n", res.ImageHash)
 }
 
 func cmdList(ctx context.Context, g *globals, args []string) error {
@@ -258,8 +258,8 @@ func cmdRestore(ctx context.Context, g *globals, args []string) error {
 	if g.json {
 		return printJSON(g, res)
 	}
-	fmt.Fprintf(g.stdout, "restored backup %s of %s to %s (%s, sha256:%s matches the manifest) in %s\n",
-		res.BackupID, db.Name, res.Target, humanBytes(res.ImageBytes), res.ImageSHA256[:16], time.Duration(res.Duration).Round(time.Millisecond))
+	fmt.Fprintf(g.stdout, "restored backup %s of %s to %s (%s, image hash %s… matches the manifest) in %s\n",
+		res.BackupID, db.Name, res.Target, humanBytes(res.ImageBytes), shortDigest(res.ImageHash), time.Duration(res.Duration).Round(time.Millisecond))
 	if res.EmergencyCopy != "" {
 		fmt.Fprintf(g.stdout, "the file it replaced is kept at %s\n", res.EmergencyCopy)
 	}
@@ -448,4 +448,13 @@ func cmdExport(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintf(g.stdout, "  %-28s %10s %8d rows%s\n", f.Name, humanBytes(f.Bytes), f.Rows, where)
 	}
 	return nil
+}
+
+// shortDigest cuts an "algorithm:hex" digest to the algorithm and 16 hex
+// digits, enough to compare by eye.
+func shortDigest(d string) string {
+	if i := strings.LastIndexByte(d, ':'); i >= 0 && len(d) > i+17 {
+		return d[:i+17]
+	}
+	return d
 }

@@ -60,7 +60,7 @@ type RestoreResult struct {
 	BackupID      string              `json:"backup_id"`
 	Target        string              `json:"target"`
 	ImageBytes    int64               `json:"image_bytes"`
-	ImageSHA256   string              `json:"image_sha256"`
+	ImageHash   string              `json:"image_hash"`
 	EmergencyCopy string              `json:"emergency_copy,omitempty"`
 	ApprovedBy    string              `json:"approved_by,omitempty"`
 	Duration      activities.Duration `json:"duration"`
@@ -116,7 +116,7 @@ func RestoreWorkflow(ctx workflow.Context, req RestoreRequest) (RestoreResult, e
 	}
 	status.StagedFile = staged.TempPath
 
-	res := RestoreResult{BackupID: backupID, Target: target.Target, ImageBytes: staged.ImageBytes, ImageSHA256: staged.ImageSHA256}
+	res := RestoreResult{BackupID: backupID, Target: target.Target, ImageBytes: staged.ImageBytes, ImageHash: staged.ImageHash}
 	if target.Exists && !req.Approved {
 		status.Phase = PhaseAwaitApproval
 		status.WaitingFor = fmt.Sprintf("approval to replace %s with backup %s (the current file will be kept as an emergency copy): signal %q, or run bulwark approve %s",

@@ -143,9 +143,8 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		_, _, _ = cw.Close()
 		return nil, err
 	}
-	image := newImageHasher()
+	image := repository.NewImageHasher(snap.PageSize)
 	fail := func(err error) (*BackupResult, error) {
-		image.Close()
 		cw.Abort(err)
 		_, _, _ = cw.Close()
 		pix.Abort()
@@ -194,9 +193,9 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	}
 	var changedPages int64
 	err = snap.Pages(ctx, func(pgno uint32, data []byte) error {
-		image.Write(data)
 		read += int64(len(data))
 		h := repository.HashPage(data)
+		image.AddPageHash(h)
 		if err := pix.Add(h); err != nil {
 			return fmt.Errorf("page index: %w", err)
 		}
@@ -243,7 +242,6 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	// the last chunks upload.
 	_ = snap.Close()
 
-	imageSum := image.Sum()
 	refs, reused, err := cw.Close()
 	if err != nil {
 		pix.Abort()
@@ -267,7 +265,7 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		PageSize:     snap.PageSize,
 		PageCount:    snap.PageCount,
 		ImageBytes:   total,
-		ImageSHA256:  imageSum,
+		ImageHash:    image.RawSum(),
 		Compression:  compressionName(opts.Compression),
 		Key:          env,
 		Chunks:       refs,

@@ -150,7 +150,7 @@ func TestPropertyEveryBackupOfEveryTypeRestoresItsSnapshot(t *testing.T) {
 					t.Errorf("step %d: %s backup stored all %d pages", step, m.Type, m.PageCount)
 				}
 				fh, _ := mustHash(t, path)
-				if fh != m.ImageSHA256 {
+				if fh != m.ImageDigest() {
 					t.Fatalf("step %d: manifest image hash differs from the checkpointed file", step)
 				}
 				snaps = append(snaps, snapshot{id: id, op: op, typ: string(m.Type), fileHash: fh, digest: contentDigest(t, path)})

@@ -93,9 +93,9 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 	}
 	// sum is the hash of the pages as they were written to the file, in
 	// page order: the file's contents, without reading them back.
-	if n := info.Size(); sum != m.ImageSHA256 || n != m.ImageBytes {
+	if n := info.Size(); sum != m.ImageDigest() || n != m.ImageBytes {
 		_ = os.Remove(opts.TempPath)
-		return nil, fmt.Errorf("%w: restored image of %s hashes to %s (%d bytes), manifest says %s (%d bytes)", repository.ErrCorrupt, opts.BackupID, sum, n, m.ImageSHA256, m.ImageBytes)
+		return nil, fmt.Errorf("%w: restored image of %s hashes to %s (%d bytes), manifest says %s (%d bytes)", repository.ErrCorrupt, opts.BackupID, sum, n, m.ImageDigest(), m.ImageBytes)
 	}
 	return m, nil
 }

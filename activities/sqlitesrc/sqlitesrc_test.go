@@ -172,8 +172,8 @@ func TestBackupUnderLiveWriterRestoresCommittedState(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum, hash := mustHash(t, out)
-	if sum != m.ImageSHA256 {
-		t.Fatalf("restored image hash %s, manifest %s", sum, m.ImageSHA256)
+	if sum != m.ImageDigest() {
+		t.Fatalf("restored image hash %s, manifest %s", sum, m.ImageDigest())
 	}
 	_ = hash
 	check, err := CheckFile(context.Background(), out)
@@ -199,7 +199,7 @@ func TestBackupUnderLiveWriterRestoresCommittedState(t *testing.T) {
 
 func mustHash(t *testing.T, path string) (string, int64) {
 	t.Helper()
-	s, n, err := repository.HashFile(path)
+	s, n, err := repository.ImageHashFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestInterruptedBackupIsNotListedAndResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, _ := mustHash(t, out); s != res.Manifest.ImageSHA256 {
+	if s, _ := mustHash(t, out); s != res.Manifest.ImageDigest() {
 		t.Fatal("resumed backup does not restore to its image")
 	}
 	// A retry after the manifest was written does nothing.
@@ -350,7 +350,7 @@ func TestResumeAfterDatabaseChangedReuploadsChangedChunks(t *testing.T) {
 	live, _ := mustHash(t, path)
 	_ = live
 	got, _ := mustHash(t, out)
-	if got != res.Manifest.ImageSHA256 {
+	if got != res.Manifest.ImageDigest() {
 		t.Fatal("mixed-attempt backup restores to a different image")
 	}
 	var changed int
