@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,7 +29,13 @@ type Config struct {
 	Host string `yaml:"host"`
 	// Destination is where backups are stored: a gocloud.dev blob URL
 	// (file:///backups, s3://bucket?region=…) or a plain directory path.
+	// It is the shorthand for a single primary destination; after loading
+	// it always holds the primary's URL.
 	Destination string `yaml:"destination"`
+	// Destinations are the places of the 3-2-1 rule: one primary (backups
+	// are written there) and secondaries and tertiaries that receive
+	// verified copies, each with its own retention and immutability.
+	Destinations []Destination `yaml:"destinations"`
 	// Keeper wraps the per-backup data keys: keyfile:///path (created on
 	// first run with mode 0600) or a gocloud.dev secrets URL (awskms://…).
 	Keeper string `yaml:"keeper"`
@@ -89,6 +96,68 @@ func ParseByteSize(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
+// Destination roles, in replication order.
+const (
+	RolePrimary   = "primary"
+	RoleSecondary = "secondary"
+	RoleTertiary  = "tertiary"
+)
+
+// Destination is one place backups are kept.
+type Destination struct {
+	Name string `yaml:"name"`
+	// URL is a gocloud.dev blob URL or a plain directory.
+	URL  string `yaml:"url"`
+	Role string `yaml:"role"`
+	// Retention is the grandfather-father-son policy cleanup applies here.
+	// An empty policy keeps everything (cleanup skips the destination).
+	Retention Retention `yaml:"retention"`
+	// ObjectLock makes objects write-once (S3 Object Lock) for a period.
+	ObjectLock ObjectLock `yaml:"object_lock"`
+}
+
+// Retention is a keep policy; see package retention for the rules.
+type Retention struct {
+	KeepLast    int      `yaml:"keep_last"`
+	KeepWithin  Duration `yaml:"keep_within"`
+	KeepDaily   int      `yaml:"keep_daily"`
+	KeepWeekly  int      `yaml:"keep_weekly"`
+	KeepMonthly int      `yaml:"keep_monthly"`
+	KeepYearly  int      `yaml:"keep_yearly"`
+}
+
+// Empty reports whether the policy sets no rule at all.
+func (r Retention) Empty() bool { return r == Retention{} }
+
+// ObjectLock is S3 Object Lock: mode governance or compliance, for a period
+// from the time each object is written.
+type ObjectLock struct {
+	Mode   string   `yaml:"mode"`
+	Period Duration `yaml:"period"`
+}
+
+// Primary returns the destination backups are written to.
+func (c *Config) Primary() Destination {
+	for _, d := range c.Destinations {
+		if d.Role == RolePrimary {
+			return d
+		}
+	}
+	return Destination{}
+}
+
+// DestinationNamed returns the destination called name.
+func (c *Config) DestinationNamed(name string) (Destination, error) {
+	names := make([]string, 0, len(c.Destinations))
+	for _, d := range c.Destinations {
+		if d.Name == name {
+			return d, nil
+		}
+		names = append(names, d.Name)
+	}
+	return Destination{}, fmt.Errorf("destination %q is not in %s (configured: %s)", name, c.Path, strings.Join(names, ", "))
+}
+
 // Temporal holds connection defaults.
 type Temporal struct {
 	Address   string `yaml:"address"`
@@ -117,14 +186,32 @@ type Restore struct {
 // Duration is a time.Duration written as "24h" in YAML.
 type Duration time.Duration
 
-// UnmarshalYAML parses a Go duration string.
+// UnmarshalYAML parses a Go duration string, or a whole number of days or
+// weeks (90d, 4w): retention and lock periods are counted in days.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
+	v, err := ParseDuration(n.Value)
 	if err != nil {
-		return &valueError{line: n.Line, msg: fmt.Sprintf("%q is not a duration such as 30m or 24h", n.Value)}
+		return &valueError{line: n.Line, msg: err.Error()}
 	}
 	*d = Duration(v)
 	return nil
+}
+
+// ParseDuration parses 30m, 24h, 90d or 4w.
+func ParseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			if v, err := strconv.Atoi(n); err == nil && v >= 0 && v <= 100*366 {
+				return time.Duration(v) * unit, nil
+			}
+		}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration such as 30m, 24h or 90d", s)
+	}
+	return v, nil
 }
 
 // MarshalYAML writes the duration as a string.
@@ -243,14 +330,9 @@ func (c *Config) normalize() error {
 		}
 		c.Host = h
 	}
-	if c.Destination == "" {
-		return c.fail("destination", "missing; set it to a directory (./backups), file:///backups, or s3://bucket?region=eu-west-2")
-	}
-	dest, err := c.destinationURL(c.Destination)
-	if err != nil {
+	if err := c.normalizeDestinations(); err != nil {
 		return err
 	}
-	c.Destination = dest
 	if c.Keeper == "" {
 		return c.fail("keeper", "missing; set it to keyfile:///path/to/bulwark.key (created on first run) or a KMS URL such as awskms://alias/bulwark")
 	}
@@ -293,6 +375,93 @@ func (c *Config) normalize() error {
 	return nil
 }
 
+// normalizeDestinations turns the destination shorthand into a list, checks
+// names, roles, retention and locks, and orders the list primary first.
+func (c *Config) normalizeDestinations() error {
+	switch {
+	case c.Destination != "" && len(c.Destinations) > 0:
+		return c.fail("destination", "set either destination (one place) or destinations (a list with roles), not both")
+	case c.Destination == "" && len(c.Destinations) == 0:
+		return c.fail("destination", "missing; set it to a directory (./backups), file:///backups or s3://bucket?region=eu-west-2, or list destinations: with a role each")
+	case c.Destination != "":
+		c.Destinations = []Destination{{Name: "primary", URL: c.Destination, Role: RolePrimary}}
+	}
+	seen := map[string]bool{}
+	primaries := 0
+	for i := range c.Destinations {
+		d := &c.Destinations[i]
+		field := fmt.Sprintf("destinations[%d]", i)
+		if c.Destination != "" {
+			field = "destination"
+		}
+		if d.Name == "" {
+			return c.fail(field+".name", "missing; name each destination, for example local, nas or cloud")
+		}
+		if !namePattern.MatchString(d.Name) {
+			return c.fail(field+".name", "%q must be 1-63 characters of a-z, 0-9, '-' or '_'; for example %q", d.Name, suggestName(d.Name))
+		}
+		if seen[d.Name] {
+			return c.fail(field+".name", "%q is used twice; destination names must be unique", d.Name)
+		}
+		seen[d.Name] = true
+		urlField := field + ".url"
+		if c.Destination != "" {
+			urlField = "destination"
+		}
+		if d.URL == "" {
+			return c.fail(urlField, "missing; set it to a directory, file:///path, s3://bucket?region=… , gs://… or azblob://…")
+		}
+		u, err := c.destinationURL(d.URL, urlField)
+		if err != nil {
+			return err
+		}
+		d.URL = u
+		switch d.Role {
+		case RolePrimary:
+			primaries++
+		case RoleSecondary, RoleTertiary:
+		case "":
+			return c.fail(field+".role", "missing; set it to primary (backups are written there), secondary or tertiary (they receive verified copies)")
+		default:
+			return c.fail(field+".role", "%q is not one of primary, secondary, tertiary", d.Role)
+		}
+		r := d.Retention
+		for name, v := range map[string]int{"keep_last": r.KeepLast, "keep_daily": r.KeepDaily, "keep_weekly": r.KeepWeekly, "keep_monthly": r.KeepMonthly, "keep_yearly": r.KeepYearly} {
+			if v < 0 {
+				return c.fail(field+".retention."+name, "must not be negative (0 means the rule is off)")
+			}
+		}
+		if r.KeepWithin < 0 {
+			return c.fail(field+".retention.keep_within", "must not be negative")
+		}
+		switch strings.ToLower(d.ObjectLock.Mode) {
+		case "":
+			if d.ObjectLock.Period != 0 {
+				return c.fail(field+".object_lock.mode", "missing; a lock period needs a mode: governance or compliance")
+			}
+		case "governance", "compliance":
+			d.ObjectLock.Mode = strings.ToLower(d.ObjectLock.Mode)
+			if !strings.HasPrefix(d.URL, "s3://") {
+				return c.fail(field+".object_lock", "only s3:// destinations can lock objects (S3 Object Lock); %s cannot", strings.SplitN(d.URL, "://", 2)[0]+"://")
+			}
+			if d.ObjectLock.Period <= 0 {
+				return c.fail(field+".object_lock.period", "missing; set how long each object stays locked, such as 90d")
+			}
+		default:
+			return c.fail(field+".object_lock.mode", "%q is not one of governance, compliance", d.ObjectLock.Mode)
+		}
+	}
+	if primaries != 1 {
+		return c.fail("destinations", "%d destinations have role primary; exactly one must (backups are written there, then copied to the others)", primaries)
+	}
+	// Primary first, then secondaries, then tertiaries, each in file order:
+	// the order of replication and of fallback reads.
+	rank := map[string]int{RolePrimary: 0, RoleSecondary: 1, RoleTertiary: 2}
+	sort.SliceStable(c.Destinations, func(i, j int) bool { return rank[c.Destinations[i].Role] < rank[c.Destinations[j].Role] })
+	c.Destination = c.Destinations[0].URL
+	return nil
+}
+
 func (c *Config) abs(p string) string {
 	if strings.HasPrefix(p, "~/") {
 		if home, err := os.UserHomeDir(); err == nil {
@@ -310,21 +479,21 @@ func (c *Config) abs(p string) string {
 // next to their objects, so the final rename never crosses devices on a
 // mounted share) and metadata=skip (Bulwark's objects describe themselves;
 // sidecar files would double the file count).
-func (c *Config) destinationURL(raw string) (string, error) {
+func (c *Config) destinationURL(raw, field string) (string, error) {
 	if !strings.Contains(raw, "://") {
 		return (&url.URL{Scheme: "file", Path: filepath.ToSlash(c.abs(raw)), RawQuery: fileQuery(nil)}).String(), nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		// The parser's message quotes what it choked on, often a secret.
-		return "", c.fail("destination", "is not a valid URL (a '/', '%%' or '@' in credentials must be escaped; better, keep credentials in the environment)")
+		return "", c.fail(field, "is not a valid URL (a '/', '%%' or '@' in credentials must be escaped; better, keep credentials in the environment)")
 	}
 	if u.User != nil {
-		return "", c.fail("destination", "contains credentials; remove them from the URL and provide them through the environment (for S3: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a profile)")
+		return "", c.fail(field, "contains credentials; remove them from the URL and provide them through the environment (for S3: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or a profile)")
 	}
 	switch u.Scheme {
 	case "file":
-		p, err := c.fileURLPath(u, "destination")
+		p, err := c.fileURLPath(u, field)
 		if err != nil {
 			return "", err
 		}
@@ -332,7 +501,7 @@ func (c *Config) destinationURL(raw string) (string, error) {
 	case "s3", "gs", "azblob", "mem":
 		return raw, nil
 	}
-	return "", c.fail("destination", "scheme %q is not supported; use a directory, file://, s3://, gs://, azblob:// or mem://", u.Scheme)
+	return "", c.fail(field, "scheme %q is not supported; use a directory, file://, s3://, gs://, azblob:// or mem://", u.Scheme)
 }
 
 // fileQuery adds Bulwark's defaults for file:// destinations.

@@ -390,7 +390,7 @@ func TestInvalidConfigs(t *testing.T) {
 		},
 		{
 			name: "an approval timeout that is not a duration", yaml: dest + keeper + "restore:\n  approval_timeout: one day\n",
-			field: "restore.approval_timeout", want: []string{"line 4", `"one day"`, "30m or 24h"},
+			field: "restore.approval_timeout", want: []string{"line 4", `"one day"`, "30m, 24h or 90d"},
 		},
 		{
 			name: "an upload limit that is not a size", yaml: dest + keeper + "limits:\n  upload: 10 parsecs\n",
@@ -399,6 +399,54 @@ func TestInvalidConfigs(t *testing.T) {
 		{
 			name: "a database list that is not a list", yaml: dest + keeper + "databases: finance\n",
 			want: []string{"line 3"},
+		},
+		{
+			name: "both destination and destinations", yaml: dest + keeper + "destinations:\n  - name: nas\n    url: /mnt/nas\n    role: secondary\n",
+			field: "destination", want: []string{"not both"},
+		},
+		{
+			name: "destinations without a primary", yaml: keeper + "destinations:\n  - name: nas\n    url: /mnt/nas\n    role: secondary\n",
+			field: "destinations", want: []string{"0 destinations have role primary", "exactly one"},
+		},
+		{
+			name: "two primaries", yaml: keeper + "destinations:\n  - name: a\n    url: /a\n    role: primary\n  - name: b\n    url: /b\n    role: primary\n",
+			field: "destinations", want: []string{"2 destinations have role primary"},
+		},
+		{
+			name: "a destination without a role", yaml: keeper + "destinations:\n  - name: local\n    url: /a\n",
+			field: "destinations[0].role", want: []string{"missing", "primary", "secondary"},
+		},
+		{
+			name: "an unknown role", yaml: keeper + "destinations:\n  - name: local\n    url: /a\n    role: backup\n",
+			field: "destinations[0].role", want: []string{`"backup"`, "primary, secondary, tertiary"},
+		},
+		{
+			name: "two destinations with the same name", yaml: keeper + "destinations:\n  - name: local\n    url: /a\n    role: primary\n  - name: local\n    url: /b\n    role: secondary\n",
+			field: "destinations[1].name", want: []string{`"local"`, "used twice"},
+		},
+		{
+			name: "a destination without a URL", yaml: keeper + "destinations:\n  - name: local\n    role: primary\n",
+			field: "destinations[0].url", want: []string{"missing"},
+		},
+		{
+			name: "a destination URL with credentials", yaml: keeper + "destinations:\n  - name: cloud\n    url: s3://AKIA:hunter2@bucket\n    role: primary\n",
+			field: "destinations[0].url", want: []string{"credentials"}, never: []string{"hunter2"},
+		},
+		{
+			name: "a negative retention count", yaml: keeper + "destinations:\n  - name: local\n    url: /a\n    role: primary\n    retention:\n      keep_daily: -7\n",
+			field: "destinations[0].retention.keep_daily", want: []string{"negative"},
+		},
+		{
+			name: "an object lock on a directory", yaml: keeper + "destinations:\n  - name: local\n    url: /a\n    role: primary\n    object_lock:\n      mode: compliance\n      period: 30d\n",
+			field: "destinations[0].object_lock", want: []string{"only s3://", "file://"},
+		},
+		{
+			name: "an object lock without a period", yaml: keeper + "destinations:\n  - name: cloud\n    url: s3://bucket?region=eu-west-2\n    role: primary\n    object_lock:\n      mode: governance\n",
+			field: "destinations[0].object_lock.period", want: []string{"missing", "90d"},
+		},
+		{
+			name: "an unknown object lock mode", yaml: keeper + "destinations:\n  - name: cloud\n    url: s3://bucket\n    role: primary\n    object_lock:\n      mode: forever\n      period: 1d\n",
+			field: "destinations[0].object_lock.mode", want: []string{`"forever"`, "governance, compliance"},
 		},
 		{
 			name: "a file that is not YAML", yaml: "destination: [unclosed\n",
@@ -701,5 +749,64 @@ func assertFileQuery(t *testing.T, u *url.URL) {
 	q := u.Query()
 	if q.Get("create_dir") != "1" || q.Get("no_tmp_dir") != "1" || q.Get("metadata") != "skip" {
 		t.Fatalf("destination %q lacks create_dir=1, no_tmp_dir=1 or metadata=skip", u)
+	}
+}
+
+func TestThreeTwoOneDestinations(t *testing.T) {
+	c, dir, err := parse(t, `keeper: keyfile:///etc/bulwark.key
+destinations:
+  - name: cloud
+    url: s3://finance-backups?region=eu-west-2
+    role: tertiary
+    retention: {keep_monthly: 12, keep_yearly: 7}
+    object_lock: {mode: COMPLIANCE, period: 2555d}
+  - name: local
+    url: ./backups
+    role: primary
+    retention: {keep_daily: 7, keep_weekly: 4}
+  - name: nas
+    url: file:///mnt/nas/bulwark
+    role: secondary
+    retention: {keep_weekly: 4, keep_monthly: 12, keep_within: 2w}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range c.Destinations {
+		names = append(names, d.Name)
+	}
+	if strings.Join(names, ",") != "local,nas,cloud" {
+		t.Fatalf("destinations in order %v, want primary, secondary, tertiary", names)
+	}
+	if p := c.Primary(); p.Name != "local" || c.Destination != p.URL || mustParseURL(t, p.URL).Path != filepath.Join(dir, "backups") {
+		t.Fatalf("primary %+v, destination %q", p, c.Destination)
+	}
+	cloud, err := c.DestinationNamed("cloud")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cloud.ObjectLock.Mode != "compliance" || time.Duration(cloud.ObjectLock.Period) != 2555*24*time.Hour {
+		t.Fatalf("cloud lock %+v", cloud.ObjectLock)
+	}
+	if cloud.Retention.KeepYearly != 7 || cloud.Retention.KeepMonthly != 12 || cloud.Retention.Empty() {
+		t.Fatalf("cloud retention %+v", cloud.Retention)
+	}
+	nas, _ := c.DestinationNamed("nas")
+	if time.Duration(nas.Retention.KeepWithin) != 14*24*time.Hour {
+		t.Fatalf("nas keep_within %v", nas.Retention.KeepWithin)
+	}
+	if _, err := c.DestinationNamed("tape"); err == nil || !strings.Contains(err.Error(), "local, nas, cloud") {
+		t.Fatalf("unknown destination: %v", err)
+	}
+}
+
+func TestDestinationShorthandIsOnePrimary(t *testing.T) {
+	c, _, err := parse(t, "destination: ./backups\nkeeper: keyfile:///etc/bulwark.key\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Destinations) != 1 || c.Destinations[0].Role != RolePrimary || c.Destinations[0].URL != c.Destination || !c.Destinations[0].Retention.Empty() {
+		t.Fatalf("destinations %+v", c.Destinations)
 	}
 }
