@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,14 @@ import (
 // directory of the object ("" for object stores) so that callers writing
 // many objects can fsync each directory once instead.
 func putObject(ctx context.Context, bucket *blob.Bucket, key string, data []byte, syncDirectory bool) (string, error) {
+	dir, _, err := putStream(ctx, bucket, key, bytes.NewReader(data), syncDirectory)
+	return dir, err
+}
+
+// putStream is putObject for a stream of unknown length, such as an object
+// being copied from another destination. A read error aborts the write, so
+// no partial object becomes visible.
+func putStream(ctx context.Context, bucket *blob.Bucket, key string, r io.Reader, syncDirectory bool) (string, int64, error) {
 	var file *os.File
 	opts := &blob.WriterOptions{
 		ContentType:                 "application/octet-stream",
@@ -37,35 +46,36 @@ func putObject(ctx context.Context, bucket *blob.Bucket, key string, data []byte
 	defer cancel()
 	w, err := bucket.NewWriter(writeCtx, key, opts)
 	if err != nil {
-		return "", &ObjectError{Op: "create object", Key: key, Err: err}
+		return "", 0, &ObjectError{Op: "create object", Key: key, Err: err}
 	}
-	if _, err := w.Write(data); err != nil {
+	n, err := io.Copy(w, r)
+	if err != nil {
 		cancel()
 		_ = w.Close()
-		return "", &ObjectError{Op: "write object", Key: key, Err: err}
+		return "", n, &ObjectError{Op: "write object", Key: key, Err: err}
 	}
 	if file != nil {
 		if err := file.Sync(); err != nil {
 			cancel()
 			_ = w.Close()
-			return "", &ObjectError{Op: "fsync object", Key: key, Err: err}
+			return "", n, &ObjectError{Op: "fsync object", Key: key, Err: err}
 		}
 	}
 	if err := w.Close(); err != nil {
-		return "", &ObjectError{Op: "close object", Key: key, Err: err}
+		return "", n, &ObjectError{Op: "close object", Key: key, Err: err}
 	}
 	if file == nil {
-		return "", nil
+		return "", n, nil
 	}
 	// The temp file was renamed into the object's directory (fileblob with
 	// no_tmp_dir); that rename is durable once the directory is synced.
 	dir := filepath.Dir(file.Name())
 	if syncDirectory {
 		if err := SyncDir(dir); err != nil {
-			return dir, &ObjectError{Op: "fsync directory of", Key: key, Err: err}
+			return dir, n, &ObjectError{Op: "fsync directory of", Key: key, Err: err}
 		}
 	}
-	return dir, nil
+	return dir, n, nil
 }
 
 // SyncDir fsyncs a directory, making the renames and creations in it
