@@ -19,11 +19,14 @@ import (
 // StorageActivities read and check backups in storage; any worker can run
 // them.
 type StorageActivities struct {
-	Bucket  *blob.Bucket
-	Keeper  repository.SecretsKeeper
-	TempDir string // scratch space for rebuilding images during verify
-	Worker  string
-	Workers int
+	// Bucket is the primary destination's bucket.
+	Bucket *blob.Bucket
+	// Destinations are every configured destination, primary first.
+	Destinations []Destination
+	Keeper       repository.SecretsKeeper
+	TempDir      string // scratch space for rebuilding images during verify
+	Worker       string
+	Workers      int
 	// DownloadLimit bounds bandwidth from the destination; nil is unlimited.
 	DownloadLimit *rate.Limiter
 }
@@ -212,6 +215,12 @@ func (a *StorageActivities) ListBackups(ctx context.Context, in ListInput) (List
 			s.ImageBytes, s.StoredBytes, s.Chunks = m.ImageBytes, m.StoredBytes, len(m.Chunks)
 			if kinds, err := repository.ExportKinds(ctx, a.Bucket, db, id); err == nil {
 				s.Exports = kinds
+			}
+			s.Locations = []string{a.primary().Name}
+			if recs, err := repository.ReplicaRecords(ctx, a.Bucket, db, id); err == nil {
+				for _, r := range recs {
+					s.Locations = append(s.Locations, r.Destination)
+				}
 			}
 			if rec, err := repository.LatestVerifyRecord(ctx, a.Bucket, db, id); err == nil && rec != nil {
 				s.Verified, s.VerifiedAt = "ok", rec.VerifiedAt

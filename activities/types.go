@@ -112,7 +112,7 @@ type SnapshotOutput struct {
 	PageCount    int64     `json:"page_count"`
 	ImageBytes   int64     `json:"image_bytes"`
 	StoredBytes  int64     `json:"stored_bytes"`
-	ImageHash  string    `json:"image_hash"`
+	ImageHash    string    `json:"image_hash"`
 	Chunks       int       `json:"chunks"`
 	ReusedChunks int       `json:"reused_chunks"`
 	Tables       int       `json:"tables"`
@@ -143,10 +143,10 @@ type RestoreInput struct {
 
 // RestoreOutput describes a staged, verified restore.
 type RestoreOutput struct {
-	TempPath    string   `json:"temp_path"`
-	ImageBytes  int64    `json:"image_bytes"`
-	ImageHash string   `json:"image_hash"`
-	Duration    Duration `json:"duration"`
+	TempPath   string   `json:"temp_path"`
+	ImageBytes int64    `json:"image_bytes"`
+	ImageHash  string   `json:"image_hash"`
+	Duration   Duration `json:"duration"`
 }
 
 // SwapInput moves a staged restore into place.
@@ -221,6 +221,9 @@ type BackupSummary struct {
 	Verified    string    `json:"verified"` // "ok", "FAILED", or "never"
 	VerifiedAt  string    `json:"verified_at,omitempty"`
 	Exports     []string  `json:"exports,omitempty"` // logical exports stored with it: sql, csv
+	// Locations are the destinations holding the backup: the primary and
+	// every destination with a verified copy.
+	Locations []string `json:"locations,omitempty"`
 }
 
 // ListOutput is a bounded listing, newest last.

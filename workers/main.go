@@ -20,7 +20,6 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
-	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:// destinations
 	_ "gocloud.dev/blob/memblob"  // mem:// destinations (tests)
 	_ "gocloud.dev/blob/s3blob"   // s3:// destinations
@@ -28,6 +27,7 @@ import (
 	"github.com/bulwark-dr/bulwark/activities"
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/config"
+	"github.com/bulwark-dr/bulwark/destinations"
 	"github.com/bulwark-dr/bulwark/keeper"
 	"github.com/bulwark-dr/bulwark/repository"
 	"github.com/bulwark-dr/bulwark/workflows"
@@ -73,11 +73,22 @@ func run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	bucket, err := blob.OpenBucket(ctx, cfg.Destination)
-	if err != nil {
-		return fmt.Errorf("open destination %s: %w", keeper.Redact(cfg.Destination), err)
+	var dests []activities.Destination
+	for _, d := range cfg.Destinations {
+		b, err := destinations.Open(ctx, destinations.Destination{
+			Name: d.Name, URL: d.URL,
+			Lock: destinations.Lock{Mode: d.ObjectLock.Mode, Period: time.Duration(d.ObjectLock.Period)},
+		})
+		if err != nil {
+			return fmt.Errorf("open destination %s (%s): %w", d.Name, keeper.Redact(d.URL), err)
+		}
+		defer b.Close()
+		dests = append(dests, activities.Destination{
+			Name: d.Name, Role: d.Role, Bucket: b,
+			LockMode: d.ObjectLock.Mode, LockPeriod: time.Duration(d.ObjectLock.Period),
+		})
 	}
-	defer bucket.Close()
+	bucket := dests[0].Bucket // the primary: config orders it first
 	// A worker of a new installation creates the key file; see keeper.Open.
 	kp, err := keeper.Open(ctx, cfg.Keeper, true)
 	if err != nil {
@@ -110,7 +121,7 @@ func run() error {
 		UploadLimit: uploadLimit, DownloadLimit: downloadLimit, ScratchDir: scratch,
 	}
 	storageActs := &activities.StorageActivities{
-		Bucket: bucket, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
+		Bucket: bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
 		DownloadLimit: downloadLimit,
 	}
 
@@ -137,7 +148,7 @@ func run() error {
 		defer w.Stop()
 	}
 	logger.Info("worker running", "host", *host, "queues", []string{activities.WorkflowQueue, activities.StorageQueue, activities.HostQueue(*host)},
-		"databases", len(sqliteActs.Databases), "destination", keeper.Redact(cfg.Destination), "keeper", kp.Description)
+		"databases", len(sqliteActs.Databases), "destinations", len(dests), "primary", keeper.Redact(cfg.Destination), "keeper", kp.Description)
 	fmt.Fprintf(os.Stderr, "bulwark-worker: ready on %s (host %s, %d database(s))\n", opts.HostPort, *host, len(sqliteActs.Databases))
 	<-ctx.Done()
 	return nil
@@ -145,7 +156,7 @@ func run() error {
 
 // RegisterWorkflows registers every Bulwark workflow on w.
 func RegisterWorkflows(w worker.Registry) {
-	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ExportWorkflow, workflows.ListBackupsWorkflow} {
+	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ExportWorkflow, workflows.ListBackupsWorkflow, workflows.ReplicateWorkflow} {
 		w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{})
 	}
 }

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/temporal"
@@ -24,6 +25,9 @@ type BackupResult struct {
 	Database string                   `json:"database"`
 	Host     string                   `json:"host"`
 	Verify   *activities.VerifyOutput `json:"verify,omitempty"`
+	// Replication is the copies to the other destinations; Failed names
+	// those without a verified copy.
+	Replication *ReplicateResult `json:"replication,omitempty"`
 }
 
 // BackupWorkflow takes a hot backup of a SQLite database on its host and,
@@ -74,6 +78,29 @@ func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, erro
 			fmt.Sprintf("backup %s was written but failed verification: %v", backupID, v.Problems),
 			activities.ErrTypeCheckFailed, nil, res)
 	}
+	// Only a verified backup is copied to the other destinations (3-2-1).
+	// Histories from before replication existed end here.
+	if workflow.GetVersion(ctx, "replicate-after-backup", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return res, nil
+	}
+	rep := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: ReplicateWorkflowID(req.Database, backupID),
+		TaskQueue:  activities.WorkflowQueue,
+	})
+	var r ReplicateResult
+	if err := workflow.ExecuteChildWorkflow(rep, ReplicateWorkflow, ReplicateRequest{Database: req.Database, BackupID: backupID}).Get(ctx, &r); err != nil {
+		// The backup itself is good and stays; the missing copies are
+		// reported in the result for the caller (and alerts) to act on.
+		workflow.GetLogger(ctx).Warn("replication incomplete", "backup", backupID, "error", err)
+		var appErr *temporal.ApplicationError
+		if errors.As(err, &appErr) && appErr.HasDetails() {
+			_ = appErr.Details(&r)
+		}
+		if len(r.Failed) == 0 {
+			r.Failed = map[string]string{"*": err.Error()}
+		}
+	}
+	res.Replication = &r
 	return res, nil
 }
 

@@ -60,7 +60,7 @@ type RestoreResult struct {
 	BackupID      string              `json:"backup_id"`
 	Target        string              `json:"target"`
 	ImageBytes    int64               `json:"image_bytes"`
-	ImageHash   string              `json:"image_hash"`
+	ImageHash     string              `json:"image_hash"`
 	EmergencyCopy string              `json:"emergency_copy,omitempty"`
 	ApprovedBy    string              `json:"approved_by,omitempty"`
 	Duration      activities.Duration `json:"duration"`

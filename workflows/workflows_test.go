@@ -3,7 +3,9 @@ package workflows
 import (
 	"context"
 	"errors"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflow(VerifyWorkflow)
 	env.RegisterWorkflow(RestoreWorkflow)
 	env.RegisterWorkflow(ListBackupsWorkflow)
+	env.RegisterWorkflow(ReplicateWorkflow)
 	env.RegisterActivity(&activities.SQLiteActivities{})
 	env.RegisterActivity(&activities.StorageActivities{})
 	return env
@@ -46,6 +49,7 @@ func TestBackupRetriesTransientFailuresThenVerifies(t *testing.T) {
 			return snapshotOK(ctx, in)
 		})
 	env.OnActivity("VerifyBackup", mock.Anything, mock.Anything).Return(activities.VerifyOutput{OK: true}, nil)
+	env.OnActivity("ListDestinations", mock.Anything).Return([]activities.DestinationInfo{{Name: "local", Role: "primary"}}, nil)
 	env.ExecuteWorkflow(BackupWorkflow, BackupRequest{Database: "finance", Host: "laptop", Verify: true})
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
@@ -248,5 +252,57 @@ func TestRestoreApprovedUpFrontDoesNotWait(t *testing.T) {
 	env.ExecuteWorkflow(RestoreWorkflow, RestoreRequest{Database: "finance", Host: "laptop", Backup: "latest", Approved: true})
 	if err := env.GetWorkflowError(); err != nil || *swaps != 1 {
 		t.Fatalf("err %v swaps %d", err, *swaps)
+	}
+}
+
+// A verified backup is copied to every other destination at once; a
+// destination that fails is named in the result, the others still get
+// their copy, and the backup itself stands.
+func TestBackupReplicatesToEveryOtherDestination(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity("SnapshotSQLite", mock.Anything, mock.Anything).Return(snapshotOK)
+	env.OnActivity("VerifyBackup", mock.Anything, mock.Anything).Return(activities.VerifyOutput{OK: true}, nil)
+	env.OnActivity("ListDestinations", mock.Anything).Return([]activities.DestinationInfo{
+		{Name: "local", Role: "primary"}, {Name: "nas", Role: "secondary"}, {Name: "cloud", Role: "tertiary"},
+	}, nil)
+	var mu sync.Mutex
+	var asked []string
+	env.OnActivity("ReplicateBackup", mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ReplicateInput) (activities.ReplicateOutput, error) {
+			mu.Lock()
+			asked = append(asked, in.To)
+			mu.Unlock()
+			if in.To == "cloud" {
+				return activities.ReplicateOutput{}, temporal.NewNonRetryableApplicationError("bucket finance-backups does not exist", activities.ErrTypeNotFound, nil)
+			}
+			return activities.ReplicateOutput{Destination: in.To, Objects: 4, Copied: 4}, nil
+		})
+	env.ExecuteWorkflow(BackupWorkflow, BackupRequest{Database: "finance", Host: "laptop", Verify: true})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res BackupResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(asked)
+	if strings.Join(asked, ",") != "cloud,nas" {
+		t.Fatalf("replicated to %v, want nas and cloud, never the primary", asked)
+	}
+	r := res.Replication
+	if r == nil || len(r.Copies) != 1 || r.Copies[0].Destination != "nas" || !strings.Contains(r.Failed["cloud"], "does not exist") {
+		t.Fatalf("replication %+v", r)
+	}
+}
+
+func TestReplicateRefusesUnknownDestinationsAndThePrimary(t *testing.T) {
+	for _, to := range []string{"tape", "local"} {
+		env := newEnv(t)
+		env.OnActivity("ListDestinations", mock.Anything).Return([]activities.DestinationInfo{{Name: "local", Role: "primary"}, {Name: "nas", Role: "secondary"}}, nil)
+		env.ExecuteWorkflow(ReplicateWorkflow, ReplicateRequest{Database: "finance", BackupID: "20261126T010203.000Z-0badcafe", To: []string{to}})
+		var app *temporal.ApplicationError
+		if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != activities.ErrTypeBadInput || !strings.Contains(err.Error(), to) {
+			t.Errorf("to %s: got %v, want bad input naming it", to, err)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -26,13 +28,90 @@ type S3Server struct {
 	URL string
 	// Endpoint is the server's http://127.0.0.1:port address.
 	Endpoint string
+
+	mu       sync.Mutex
+	requests []S3Request
+}
+
+// S3Request is a request as the S3 server received it, before gofakes3
+// handled it: what a client really sent, whatever its SDK was told to do.
+type S3Request struct {
+	Method string
+	// Path is the request path: /bucket/key (StartS3's URL is path-style).
+	Path   string
+	Query  url.Values
+	Header http.Header
+}
+
+// Op names the S3 operation of an object request on the bucket
+// (PutObject, CopyObject, CreateMultipartUpload, UploadPart,
+// CompleteMultipartUpload, AbortMultipartUpload, GetObject, HeadObject,
+// DeleteObject), or returns "" for anything else.
+func (r S3Request) Op() string {
+	if !strings.HasPrefix(r.Path, "/"+S3Bucket+"/") || r.Path == "/"+S3Bucket+"/" {
+		return ""
+	}
+	_, uploads := r.Query["uploads"]
+	uploadID := r.Query.Get("uploadId") != ""
+	switch {
+	case r.Method == http.MethodPost && uploads:
+		return "CreateMultipartUpload"
+	case r.Method == http.MethodPost && uploadID:
+		return "CompleteMultipartUpload"
+	case r.Method == http.MethodPut && uploadID:
+		return "UploadPart"
+	case r.Method == http.MethodDelete && uploadID:
+		return "AbortMultipartUpload"
+	case r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != "":
+		return "CopyObject"
+	case r.Method == http.MethodPut:
+		return "PutObject"
+	case r.Method == http.MethodGet:
+		return "GetObject"
+	case r.Method == http.MethodHead:
+		return "HeadObject"
+	case r.Method == http.MethodDelete:
+		return "DeleteObject"
+	}
+	return ""
+}
+
+// Key returns the object key of an object request (Path without the
+// bucket), unescaped.
+func (r S3Request) Key() string {
+	return strings.TrimPrefix(r.Path, "/"+S3Bucket+"/")
+}
+
+// Requests returns the requests the server has received so far, in order
+// of arrival. Bodies are not kept.
+func (s *S3Server) Requests() []S3Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]S3Request(nil), s.requests...)
+}
+
+// record wraps the S3 handler so that every request's method, path, query
+// and headers are kept for Requests.
+func (s *S3Server) record(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.requests = append(s.requests, S3Request{
+			Method: r.Method,
+			Path:   r.URL.Path,
+			Query:  r.URL.Query(),
+			Header: r.Header.Clone(),
+		})
+		s.mu.Unlock()
+		next.ServeHTTP(w, r)
+	})
 }
 
 // StartS3 starts an in-process S3 server on loopback, creates S3Bucket on it
 // and points the AWS SDK's environment at it: dummy static credentials, no
 // shared config or credentials files, no EC2 instance metadata lookups, no
 // endpoint or profile overrides. Credentials come from the environment only,
-// never from the URL. The server stops when the test ends.
+// never from the URL. The server records every request it receives (see
+// Requests). The server stops when the test ends.
 //
 // StartS3 calls t.Setenv, so the test (and its parents) must not be
 // parallel.
@@ -40,8 +119,9 @@ func StartS3(t testing.TB) *S3Server {
 	t.Helper()
 	isolateAWSEnvironment(t)
 
+	s := &S3Server{}
 	faker := gofakes3.New(s3mem.New(), gofakes3.WithLogger(gofakes3.DiscardLog()))
-	srv := httptest.NewServer(faker.Server())
+	srv := httptest.NewServer(s.record(faker.Server()))
 	t.Cleanup(srv.Close)
 
 	// Create the bucket with a plain HTTP request: path-style PUT /bucket.
@@ -63,10 +143,9 @@ func StartS3(t testing.TB) *S3Server {
 	q.Set("region", "us-east-1")
 	q.Set("use_path_style", "true")
 	q.Set("disable_https", "true")
-	return &S3Server{
-		URL:      "s3://" + S3Bucket + "?" + q.Encode(),
-		Endpoint: srv.URL,
-	}
+	s.URL = "s3://" + S3Bucket + "?" + q.Encode()
+	s.Endpoint = srv.URL
+	return s
 }
 
 // OpenS3 starts an S3 server with StartS3 and opens its bucket through the
