@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -94,7 +96,75 @@ func printBackupSummary(g *globals, s *session, res workflows.BackupResult) {
 		fmt.Fprintf(w, " (resumed: %d chunk(s) re-used)", res.ReusedChunks)
 	}
 	fmt.Fprintf(w, "\n  image hash  %s\n", res.ImageHash)
+	if res.Replication != nil {
+		printReplication(w, res.Replication)
+	}
 }
+
+// printReplication says where the backup now has verified copies and
+// which destinations lack one.
+func printReplication(w io.Writer, r *workflows.ReplicateResult) {
+	for _, c := range r.Copies {
+		how := fmt.Sprintf("%d object(s) copied, %s", c.Copied, humanBytes(c.CopiedBytes))
+		if c.Copied == 0 {
+			how = "already there"
+		} else if c.AlreadyThere > 0 {
+			how += fmt.Sprintf(", %d already there", c.AlreadyThere)
+		}
+		lock := ""
+		if !c.LockedUntil.IsZero() {
+			lock = ", locked until " + c.LockedUntil.Format("2006-01-02")
+		}
+		fmt.Fprintf(w, "  copy on     %s: verified (%s%s) in %s\n", c.Destination, how, lock, time.Duration(c.Duration).Round(time.Millisecond))
+	}
+	names := make([]string, 0, len(r.Failed))
+	for name := range r.Failed {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		fmt.Fprintf(w, "  NO COPY on  %s: %s\n", name, r.Failed[name])
+	}
+}
+
+func cmdReplicate(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("replicate", flag.ContinueOnError)
+	g.register(fs)
+	var to stringList
+	fs.Var(&to, "to", "destination to copy to (repeatable; default every destination but the primary)")
+	s, db, pos, err := databaseCommand(g, fs, args, 1, 2, "replicate takes a database name and optionally a backup (id, latest or a time; default latest)")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for _, name := range to {
+		if _, err := s.cfg.DestinationNamed(name); err != nil {
+			return err
+		}
+	}
+	ref := backupRef(pos)
+	run, err := s.start(ctx, workflows.ReplicateWorkflowID(db.Name, ref), workflows.ReplicateWorkflow, workflows.ReplicateRequest{Database: db.Name, BackupID: ref, To: to})
+	if err != nil {
+		return err
+	}
+	var res workflows.ReplicateResult
+	werr := s.wait(ctx, run, "replicate", &res)
+	if g.json && werr == nil {
+		return printJSON(g, res)
+	}
+	if werr != nil && len(res.Copies) == 0 && len(res.Failed) == 0 {
+		return werr
+	}
+	fmt.Fprintf(g.stdout, "backup %s of %s:\n", res.BackupID, db.Name)
+	printReplication(g.stdout, &res)
+	return werr
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func cmdList(ctx context.Context, g *globals, args []string) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
@@ -132,7 +202,7 @@ func cmdList(ctx context.Context, g *globals, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATABASE\tBACKUP\tTYPE\tPARENT\tSNAPSHOT (UTC)\tSIZE\tSTORED\tCHUNKS\tVERIFIED\tEXPORTS")
+	fmt.Fprintln(tw, "DATABASE\tBACKUP\tTYPE\tPARENT\tSNAPSHOT (UTC)\tSIZE\tSTORED\tCHUNKS\tVERIFIED\tEXPORTS\tLOCATIONS")
 	for _, b := range out.Backups {
 		parent := b.Parent
 		if parent == "" {
@@ -142,8 +212,8 @@ func cmdList(ctx context.Context, g *globals, args []string) error {
 		if exports == "" {
 			exports = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", b.Database, b.BackupID, b.Type, parent, b.SnapshotAt.UTC().Format("2006-01-02 15:04:05"),
-			humanBytes(b.ImageBytes), humanBytes(b.StoredBytes), b.Chunks, b.Verified, exports)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.Database, b.BackupID, b.Type, parent, b.SnapshotAt.UTC().Format("2006-01-02 15:04:05"),
+			humanBytes(b.ImageBytes), humanBytes(b.StoredBytes), b.Chunks, b.Verified, exports, strings.Join(b.Locations, ","))
 	}
 	if out.Truncated {
 		fmt.Fprintln(tw, "(older backups not shown; raise --limit)")

@@ -31,6 +31,11 @@ Usage:
   bulwark restore <database> [<backup>|latest|<RFC3339 time>] [--to <file>] [--yes]
   bulwark restore-table <database> <backup>|latest <table> [--into <file>] [--mode replace|append|new-name] [--yes]
   bulwark export <database> [<backup>|latest] --format sql|csv --to <dir>
+  bulwark replicate <database> [<backup>|latest] [--to <destination>]...
+                                   copy a backup to the other destinations, verified there
+  bulwark forget <database> [--destination <name>] [--dry-run]
+                                   apply each destination's retention (GFS, chain-aware);
+                                   --dry-run prints every backup with the rule that keeps it
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
   bulwark status <workflow-id>     what a running workflow is doing or waiting for
 
@@ -128,6 +133,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdRestore(ctx, g, rest)
 	case "export":
 		return cmdExport(ctx, g, rest)
+	case "replicate":
+		return cmdReplicate(ctx, g, rest)
 	case "restore-table":
 		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":
