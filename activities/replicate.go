@@ -110,7 +110,7 @@ func (a *StorageActivities) ReplicateBackup(ctx context.Context, in ReplicateInp
 		lockedUntil = time.Now().Add(to.LockPeriod).UTC()
 	}
 	rec, err := repository.Replicate(ctx, from.Bucket, to.Bucket, to.Name, a.Keeper, in.Database, in.BackupID, repository.ReplicateOptions{
-		Parallel: 4, LockedUntil: lockedUntil,
+		Parallel: 4, LockedUntil: lockedUntil, Limiter: a.UploadLimit,
 		Progress: func(done, total int, bytes int64) {
 			hb.set(Progress{Phase: "replicate " + to.Name, Chunk: done, Submitted: total, Offset: bytes})
 		},

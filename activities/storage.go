@@ -29,6 +29,8 @@ type StorageActivities struct {
 	Workers      int
 	// DownloadLimit bounds bandwidth from the destination; nil is unlimited.
 	DownloadLimit *rate.Limiter
+	// UploadLimit bounds bandwidth of copies to other destinations.
+	UploadLimit *rate.Limiter
 }
 
 // VerifyBackup reads every object of a backup back, checks hashes and

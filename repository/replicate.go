@@ -15,6 +15,7 @@ import (
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
+	"golang.org/x/time/rate"
 )
 
 // Replication copies a complete backup, object by object, from one
@@ -61,6 +62,9 @@ type ReplicateOptions struct {
 	Progress func(done, total int, bytes int64)
 	// LockedUntil is recorded in the replica record (the destination's lock).
 	LockedUntil time.Time
+	// Limiter, when set, bounds the bytes written to the destination per
+	// second (offsite links are often the narrowest).
+	Limiter *rate.Limiter
 }
 
 // replicaObject is one object to copy and the hash it must have, when the
@@ -157,10 +161,10 @@ func Replicate(ctx context.Context, src, dst *blob.Bucket, dstName string, keepe
 	}
 	// Data first, in parallel; then the export manifests; then the backup's
 	// manifest, after every directory that received data is durable.
-	if err := copyAll(ctx, src, dst, first, parallel, settle); err != nil {
+	if err := copyAll(ctx, src, dst, first, parallel, opts.Limiter, settle); err != nil {
 		return rec, err
 	}
-	if err := copyAll(ctx, src, dst, exportManifests, parallel, settle); err != nil {
+	if err := copyAll(ctx, src, dst, exportManifests, parallel, opts.Limiter, settle); err != nil {
 		return rec, err
 	}
 	for dir := range dirs {
@@ -168,7 +172,7 @@ func Replicate(ctx context.Context, src, dst *blob.Bucket, dstName string, keepe
 			return rec, fmt.Errorf("fsync %s: %w", dir, err)
 		}
 	}
-	r, err := copyVerified(ctx, src, dst, *manifest, true)
+	r, err := copyVerified(ctx, src, dst, *manifest, true, opts.Limiter)
 	if err != nil {
 		return rec, err
 	}
@@ -222,7 +226,7 @@ type copyResult struct {
 	dir    string
 }
 
-func copyAll(ctx context.Context, src, dst *blob.Bucket, objs []replicaObject, parallel int, settle func(copyResult)) error {
+func copyAll(ctx context.Context, src, dst *blob.Bucket, objs []replicaObject, parallel int, limiter *rate.Limiter, settle func(copyResult)) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	jobs := make(chan replicaObject)
@@ -235,7 +239,7 @@ func copyAll(ctx context.Context, src, dst *blob.Bucket, objs []replicaObject, p
 				if ctx.Err() != nil {
 					continue
 				}
-				r, err := copyVerified(ctx, src, dst, o, false)
+				r, err := copyVerified(ctx, src, dst, o, false, limiter)
 				if err != nil {
 					cancel(err)
 					continue
@@ -258,7 +262,7 @@ func copyAll(ctx context.Context, src, dst *blob.Bucket, objs []replicaObject, p
 // copyVerified makes sure dst holds o with the right hash: left alone when
 // it already does, copied (streamed, hashed on the way) and read back
 // otherwise.
-func copyVerified(ctx context.Context, src, dst *blob.Bucket, o replicaObject, syncDir bool) (copyResult, error) {
+func copyVerified(ctx context.Context, src, dst *blob.Bucket, o replicaObject, syncDir bool, limiter *rate.Limiter) (copyResult, error) {
 	want := o.hash
 	if want == "" {
 		sum, _, err := hashObject(ctx, src, o.key)
@@ -270,6 +274,9 @@ func copyVerified(ctx context.Context, src, dst *blob.Bucket, o replicaObject, s
 	if got, n, err := hashObject(ctx, dst, o.key); err == nil && got == want {
 		return copyResult{size: n}, nil
 	} else if err != nil && !IsNotFound(err) {
+		return copyResult{}, err
+	}
+	if err := waitBandwidth(ctx, limiter, int(o.size)); err != nil {
 		return copyResult{}, err
 	}
 	r, err := src.NewReader(ctx, o.key, nil)

@@ -122,7 +122,7 @@ func run() error {
 	}
 	storageActs := &activities.StorageActivities{
 		Bucket: bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
-		DownloadLimit: downloadLimit,
+		DownloadLimit: downloadLimit, UploadLimit: uploadLimit,
 	}
 
 	// Heartbeats reach the server at most once a second: often enough for a
