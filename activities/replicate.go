@@ -9,6 +9,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/bulwark-dr/bulwark/repository"
+	"github.com/bulwark-dr/bulwark/retention"
 )
 
 // Destination is one configured place backups are kept, opened once by the
@@ -22,6 +23,8 @@ type Destination struct {
 	// (S3 Object Lock); LockMode "" is none.
 	LockMode   string
 	LockPeriod time.Duration
+	// Retention is the policy cleanup applies here; empty keeps everything.
+	Retention retention.Policy
 }
 
 // DestinationInfo is what workflows learn about a destination: no URL, no

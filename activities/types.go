@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/keeper"
 	"github.com/bulwark-dr/bulwark/repository"
+	"github.com/bulwark-dr/bulwark/retention"
 )
 
 // Task queues. A SQLite file lives on one host, so its activities run on that
@@ -69,7 +70,7 @@ func boundary(err error) error {
 		typ = ErrTypeNotFound
 	case errors.Is(err, repository.ErrUnsupportedFormat):
 		typ = ErrTypeUnsupported
-	case errors.Is(err, repository.ErrBadInput):
+	case errors.Is(err, repository.ErrBadInput), errors.Is(err, retention.ErrBadInput):
 		typ = ErrTypeBadInput
 	case errors.Is(err, sqlitesrc.ErrNoDatabase):
 		typ = ErrTypeNoDatabase

@@ -388,3 +388,9 @@ func listTree(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*blob.
 func isTempObject(key string) bool {
 	return strings.HasSuffix(key, ".tmp")
 }
+
+// BackupObjects lists every object stored under a backup's prefix (complete
+// or not), for deletion.
+func BackupObjects(ctx context.Context, bucket *blob.Bucket, database, backupID string) ([]*blob.ListObject, error) {
+	return listTree(ctx, bucket, BackupPrefix(database, backupID))
+}

@@ -528,3 +528,58 @@ func shortDigest(d string) string {
 	}
 	return d
 }
+
+func cmdForget(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("forget", flag.ContinueOnError)
+	g.register(fs)
+	var dests stringList
+	fs.Var(&dests, "destination", "destination to clean (repeatable; default all)")
+	dryRun := fs.Bool("dry-run", false, "print the plan: every backup with the rule that keeps it or why it goes; delete nothing")
+	s, db, _, err := databaseCommand(g, fs, args, 1, 1, "forget takes one database name")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for _, name := range dests {
+		if _, err := s.cfg.DestinationNamed(name); err != nil {
+			return err
+		}
+	}
+	req := workflows.CleanupRequest{Database: db.Name, Destinations: dests, DryRun: *dryRun}
+	run, err := s.start(ctx, workflows.CleanupWorkflowID(db.Name), workflows.CleanupWorkflow, req)
+	if err != nil {
+		return err
+	}
+	var res workflows.CleanupResult
+	werr := s.wait(ctx, run, "forget", &res)
+	if g.json && werr == nil {
+		return printJSON(g, res)
+	}
+	removed := map[string]bool{}
+	for _, r := range res.Removed {
+		removed[r.BackupID] = true
+	}
+	for _, p := range res.Plans {
+		fmt.Fprintf(g.stdout, "%s (%s):", p.Destination, p.Policy)
+		if p.Skipped != "" {
+			fmt.Fprintf(g.stdout, " %s\n", p.Skipped)
+			continue
+		}
+		fmt.Fprintln(g.stdout)
+		tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+		for _, d := range p.Decisions {
+			verdict := "keep"
+			switch {
+			case !d.Keep && *dryRun:
+				verdict = "would remove"
+			case !d.Keep && removed[d.BackupID]:
+				verdict = "removed"
+			case !d.Keep:
+				verdict = "NOT removed"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", d.BackupID, d.Type, d.SnapshotAt.UTC().Format("2006-01-02 15:04"), verdict, strings.Join(d.Reasons, "; "))
+		}
+		tw.Flush()
+	}
+	return werr
+}

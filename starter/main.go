@@ -135,6 +135,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdExport(ctx, g, rest)
 	case "replicate":
 		return cmdReplicate(ctx, g, rest)
+	case "forget":
+		return cmdForget(ctx, g, rest)
 	case "restore-table":
 		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":

@@ -30,6 +30,7 @@ import (
 	"github.com/bulwark-dr/bulwark/destinations"
 	"github.com/bulwark-dr/bulwark/keeper"
 	"github.com/bulwark-dr/bulwark/repository"
+	"github.com/bulwark-dr/bulwark/retention"
 	"github.com/bulwark-dr/bulwark/workflows"
 )
 
@@ -86,6 +87,11 @@ func run() error {
 		dests = append(dests, activities.Destination{
 			Name: d.Name, Role: d.Role, Bucket: b,
 			LockMode: d.ObjectLock.Mode, LockPeriod: time.Duration(d.ObjectLock.Period),
+			Retention: retention.Policy{
+				KeepLast: d.Retention.KeepLast, KeepWithin: time.Duration(d.Retention.KeepWithin),
+				KeepDaily: d.Retention.KeepDaily, KeepWeekly: d.Retention.KeepWeekly,
+				KeepMonthly: d.Retention.KeepMonthly, KeepYearly: d.Retention.KeepYearly,
+			},
 		})
 	}
 	bucket := dests[0].Bucket // the primary: config orders it first
@@ -156,7 +162,7 @@ func run() error {
 
 // RegisterWorkflows registers every Bulwark workflow on w.
 func RegisterWorkflows(w worker.Registry) {
-	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ExportWorkflow, workflows.ListBackupsWorkflow, workflows.ReplicateWorkflow} {
+	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ExportWorkflow, workflows.ListBackupsWorkflow, workflows.ReplicateWorkflow, workflows.CleanupWorkflow} {
 		w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{})
 	}
 }

@@ -66,7 +66,7 @@ var nonRetryable = []string{
 	activities.ErrTypeBadInput, activities.ErrTypeNoDatabase, activities.ErrTypeNotSQLite,
 	activities.ErrTypeSourceDamaged, activities.ErrTypeCorruptBackup, activities.ErrTypeNotFound,
 	activities.ErrTypeWrongKey, activities.ErrTypeRestoreTarget, activities.ErrTypeUnsupported,
-	activities.ErrTypeTableRefused,
+	activities.ErrTypeTableRefused, activities.ErrTypeLocked,
 }
 
 // longActivity is for activities that move a whole database: generous

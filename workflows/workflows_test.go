@@ -26,6 +26,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflow(RestoreWorkflow)
 	env.RegisterWorkflow(ListBackupsWorkflow)
 	env.RegisterWorkflow(ReplicateWorkflow)
+	env.RegisterWorkflow(CleanupWorkflow)
 	env.RegisterActivity(&activities.SQLiteActivities{})
 	env.RegisterActivity(&activities.StorageActivities{})
 	return env
@@ -304,5 +305,49 @@ func TestReplicateRefusesUnknownDestinationsAndThePrimary(t *testing.T) {
 		if err := env.GetWorkflowError(); !errors.As(err, &app) || app.Type() != activities.ErrTypeBadInput || !strings.Contains(err.Error(), to) {
 			t.Errorf("to %s: got %v, want bad input naming it", to, err)
 		}
+	}
+}
+
+// A dry run and a real run of cleanup act on the same plan: the real run
+// forgets exactly the backups the dry run lists as going, newest first, and
+// stops on a destination at the first failure.
+func TestCleanupDryRunAndRealRunAgree(t *testing.T) {
+	plan := activities.CleanupPlan{Destination: "local", Decisions: []activities.CleanupDecision{
+		{BackupID: "20261105T020000.000Z-0000000d", Keep: true, Reasons: []string{"last 1"}},
+		{BackupID: "20261104T020000.000Z-0000000c", Keep: true, Reasons: []string{"parent of 20261105T020000.000Z-0000000d"}},
+		{BackupID: "20261103T020000.000Z-0000000b", Keep: false, Reasons: []string{"no rule keeps it"}},
+		{BackupID: "20261102T020000.000Z-0000000a", Keep: false, Reasons: []string{"no rule keeps it"}},
+	}}
+	run := func(dryRun bool) (CleanupResult, []string) {
+		env := newEnv(t)
+		env.OnActivity("ListDestinations", mock.Anything).Return([]activities.DestinationInfo{{Name: "local", Role: "primary"}}, nil)
+		env.OnActivity("PlanCleanup", mock.Anything, mock.Anything).Return(plan, nil)
+		var forgotten []string
+		env.OnActivity("ForgetBackup", mock.Anything, mock.Anything).Return(
+			func(_ context.Context, in activities.ForgetInput) (activities.ForgetOutput, error) {
+				forgotten = append(forgotten, in.BackupID)
+				return activities.ForgetOutput{BackupID: in.BackupID, Objects: 3}, nil
+			})
+		env.ExecuteWorkflow(CleanupWorkflow, CleanupRequest{Database: "finance", DryRun: dryRun})
+		if err := env.GetWorkflowError(); err != nil {
+			t.Fatal(err)
+		}
+		var res CleanupResult
+		env.GetWorkflowResult(&res)
+		return res, forgotten
+	}
+	dry, none := run(true)
+	if len(none) != 0 || len(dry.Plans) != 1 {
+		t.Fatalf("dry run forgot %v", none)
+	}
+	var going []string
+	for _, d := range dry.Plans[0].Decisions {
+		if !d.Keep {
+			going = append(going, d.BackupID)
+		}
+	}
+	_, forgotten := run(false)
+	if strings.Join(forgotten, ",") != strings.Join(going, ",") {
+		t.Fatalf("real run forgot %v, dry run said %v", forgotten, going)
 	}
 }

@@ -1,0 +1,216 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/bulwark-dr/bulwark/destinations"
+	"github.com/bulwark-dr/bulwark/repository"
+	"github.com/bulwark-dr/bulwark/retention"
+)
+
+// ErrTypeLocked: a deletion was refused because the destination's
+// write-once lock has not expired. Retrying cannot help before that date.
+const ErrTypeLocked = "Locked"
+
+// CleanupInput asks for the retention plan of one database on one
+// destination at a moment (the workflow's time, so a replay plans alike).
+type CleanupInput struct {
+	Database    string    `json:"database"`
+	Destination string    `json:"destination"`
+	Now         time.Time `json:"now"`
+}
+
+// CleanupDecision is one backup of a plan: kept with every rule that keeps
+// it, or removed with why.
+type CleanupDecision struct {
+	BackupID   string    `json:"backup_id"`
+	Type       string    `json:"type"`
+	SnapshotAt time.Time `json:"snapshot_at"`
+	Keep       bool      `json:"keep"`
+	Reasons    []string  `json:"reasons"`
+}
+
+// CleanupPlan is a destination's plan, newest backup first: the order in
+// which removals are safe (children before their parents).
+type CleanupPlan struct {
+	Destination string            `json:"destination"`
+	Policy      string            `json:"policy"`
+	Skipped     string            `json:"skipped,omitempty"` // why nothing was planned
+	Decisions   []CleanupDecision `json:"decisions"`
+}
+
+// PlanCleanup applies the destination's retention policy to the backups it
+// holds. It reads and deletes nothing else: `forget --dry-run` shows exactly
+// this plan, and a real run removes exactly its Keep=false backups.
+func (a *StorageActivities) PlanCleanup(ctx context.Context, in CleanupInput) (CleanupPlan, error) {
+	if err := repository.ValidateDatabaseName(in.Database); err != nil {
+		return CleanupPlan{}, boundary(err)
+	}
+	d, err := a.destination(in.Destination)
+	if err != nil {
+		return CleanupPlan{}, err
+	}
+	plan := CleanupPlan{Destination: d.Name, Policy: d.Retention.String(), Decisions: []CleanupDecision{}}
+	if d.Retention == (retention.Policy{}) {
+		plan.Skipped = "no retention policy: every backup is kept"
+		return plan, nil
+	}
+	ids, err := repository.ListBackups(ctx, d.Bucket, in.Database)
+	if err != nil {
+		return plan, err
+	}
+	var backups []retention.Backup
+	types := map[string]string{}
+	for _, id := range ids {
+		b, err := repository.ReadBackup(ctx, d.Bucket, in.Database, id)
+		if err != nil {
+			// An unreadable manifest is kept out of the plan: retention
+			// must not delete what it cannot describe. Verify reports it.
+			continue
+		}
+		m := b.Manifest
+		rb := retention.Backup{ID: id, Type: string(m.Type), Parent: m.Parent, Time: m.SnapshotAt}
+		if rec, err := repository.LatestVerifyRecord(ctx, d.Bucket, in.Database, id); err == nil && rec != nil && rec.OK {
+			rb.Verified = true
+		}
+		if until, err := a.lockedUntil(ctx, d, in.Database, id); err == nil {
+			rb.LockedUntil = until
+		}
+		types[id] = rb.Type
+		backups = append(backups, rb)
+	}
+	decisions, err := retention.Plan(backups, d.Retention, in.Now)
+	if err != nil {
+		return plan, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadInput, err)
+	}
+	byID := map[string]retention.Backup{}
+	for _, b := range backups {
+		byID[b.ID] = b
+	}
+	for _, dec := range decisions {
+		plan.Decisions = append(plan.Decisions, CleanupDecision{
+			BackupID: dec.ID, Type: types[dec.ID], SnapshotAt: byID[dec.ID].Time, Keep: dec.Keep, Reasons: dec.Reasons,
+		})
+	}
+	return plan, nil
+}
+
+// lockedUntil is the later of the lock Bulwark recorded when it copied the
+// backup there and the lock the destination reports on its manifest.
+func (a *StorageActivities) lockedUntil(ctx context.Context, d Destination, database, id string) (time.Time, error) {
+	var until time.Time
+	recs, err := repository.ReplicaRecords(ctx, d.Bucket, database, id)
+	if err != nil {
+		return until, err
+	}
+	for _, r := range recs {
+		if r.Destination == d.Name && r.LockedUntil.After(until) {
+			until = r.LockedUntil
+		}
+	}
+	if d.LockMode != "" {
+		if t, err := destinations.LockedUntil(ctx, d.Bucket, repository.ManifestKey(database, id)); err == nil && t.After(until) {
+			until = t
+		}
+	}
+	return until, nil
+}
+
+// ForgetInput names one backup to remove from one destination.
+type ForgetInput struct {
+	Database    string    `json:"database"`
+	Destination string    `json:"destination"`
+	BackupID    string    `json:"backup_id"`
+	Now         time.Time `json:"now"`
+}
+
+// ForgetOutput reports what was deleted.
+type ForgetOutput struct {
+	BackupID string `json:"backup_id"`
+	Objects  int    `json:"objects"`
+	Bytes    int64  `json:"bytes"`
+}
+
+// ForgetBackup deletes one backup from one destination: the manifest first,
+// so that from then on the backup is not listed and nothing starts to use
+// it, then its other objects. A backup still under a write-once lock is
+// refused before anything is deleted. Another backup that depends on it is
+// refused too: retention never breaks a chain, and neither does this.
+func (a *StorageActivities) ForgetBackup(ctx context.Context, in ForgetInput) (ForgetOutput, error) {
+	out := ForgetOutput{BackupID: in.BackupID}
+	if err := repository.ValidateDatabaseName(in.Database); err != nil {
+		return out, boundary(err)
+	}
+	if err := repository.ValidateBackupID(in.BackupID); err != nil {
+		return out, boundary(err)
+	}
+	d, err := a.destination(in.Destination)
+	if err != nil {
+		return out, err
+	}
+	now := in.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	until, err := a.lockedUntil(ctx, d, in.Database, in.BackupID)
+	if err != nil {
+		return out, err
+	}
+	if until.After(now) {
+		return out, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("refusing to forget backup %s on %q: it is locked until %s (%s); retention keeps it until then",
+				in.BackupID, d.Name, until.UTC().Format(time.RFC3339), lockName(d.LockMode)), ErrTypeLocked, nil)
+	}
+	dependents, err := repository.Dependents(ctx, d.Bucket, in.Database, in.BackupID)
+	if err != nil {
+		return out, err
+	}
+	var others []string
+	for _, id := range dependents {
+		if id != in.BackupID {
+			others = append(others, id)
+		}
+	}
+	if len(others) > 0 {
+		return out, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("refusing to forget backup %s on %q: %s depend(s) on it; forget them first", in.BackupID, d.Name, strings.Join(others, ", ")),
+			ErrTypeBadInput, nil)
+	}
+	dest := destinations.Destination{Name: d.Name, Lock: destinations.Lock{Mode: d.LockMode, Period: d.LockPeriod}}
+	manifest := repository.ManifestKey(in.Database, in.BackupID)
+	if err := destinations.Delete(ctx, dest, d.Bucket, manifest, now, until); err != nil && !repository.IsNotFound(err) {
+		return out, lockedOr(err)
+	}
+	objs, err := repository.BackupObjects(ctx, d.Bucket, in.Database, in.BackupID)
+	if err != nil {
+		return out, err
+	}
+	for _, o := range objs {
+		if err := destinations.Delete(ctx, dest, d.Bucket, o.Key, now, until); err != nil && !repository.IsNotFound(err) {
+			return out, lockedOr(err)
+		}
+		out.Objects++
+		out.Bytes += o.Size
+	}
+	return out, nil
+}
+
+func lockedOr(err error) error {
+	if errors.Is(err, destinations.ErrLocked) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeLocked, err)
+	}
+	return err
+}
+
+func lockName(mode string) string {
+	if mode == "" {
+		return "recorded lock"
+	}
+	return "S3 Object Lock, " + mode
+}

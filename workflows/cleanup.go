@@ -1,0 +1,105 @@
+package workflows
+
+import (
+	"fmt"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/repository"
+)
+
+// CleanupIDPrefix starts the ids of cleanup workflows: one per database.
+const CleanupIDPrefix = "cleanup/"
+
+// CleanupWorkflowID is the id of the cleanup of a database: one at a time.
+func CleanupWorkflowID(database string) string { return CleanupIDPrefix + database }
+
+// CleanupRequest applies retention to one database on the named
+// destinations (empty: all of them). DryRun plans without deleting.
+type CleanupRequest struct {
+	Database     string   `json:"database"`
+	Destinations []string `json:"destinations,omitempty"`
+	DryRun       bool     `json:"dry_run"`
+}
+
+// CleanupResult is every destination's plan and what was removed.
+type CleanupResult struct {
+	DryRun  bool                      `json:"dry_run"`
+	Plans   []activities.CleanupPlan  `json:"plans"`
+	Removed []activities.ForgetOutput `json:"removed,omitempty"`
+	Failed  []string                  `json:"failed,omitempty"`
+}
+
+// CleanupWorkflow applies each destination's grandfather-father-son policy
+// to a database's backups. The plan is made once, at workflow time, and a
+// real run removes exactly the backups the plan marks, newest first (a
+// child before its parent), so a run cut short never breaks a chain and a
+// dry run shows precisely what a real run would do.
+func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, error) {
+	if err := repository.ValidateDatabaseName(req.Database); err != nil {
+		return CleanupResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeBadInput, nil)
+	}
+	res := CleanupResult{DryRun: req.DryRun}
+	var dests []activities.DestinationInfo
+	if err := workflow.ExecuteActivity(shortActivity(ctx, activities.StorageQueue), storageActs.ListDestinations).Get(ctx, &dests); err != nil {
+		return res, err
+	}
+	names, err := cleanupTargets(dests, req.Destinations)
+	if err != nil {
+		return res, err
+	}
+	now := workflow.Now(ctx)
+	for _, name := range names {
+		var plan activities.CleanupPlan
+		if err := workflow.ExecuteActivity(shortActivity(ctx, activities.StorageQueue), storageActs.PlanCleanup,
+			activities.CleanupInput{Database: req.Database, Destination: name, Now: now}).Get(ctx, &plan); err != nil {
+			return res, err
+		}
+		res.Plans = append(res.Plans, plan)
+		if req.DryRun {
+			continue
+		}
+		for _, d := range plan.Decisions {
+			if d.Keep {
+				continue
+			}
+			var out activities.ForgetOutput
+			err := workflow.ExecuteActivity(longActivity(ctx, activities.StorageQueue), storageActs.ForgetBackup,
+				activities.ForgetInput{Database: req.Database, Destination: name, BackupID: d.BackupID, Now: now}).Get(ctx, &out)
+			if err != nil {
+				// Stop on this destination: what is older may be what
+				// this backup depends on.
+				res.Failed = append(res.Failed, fmt.Sprintf("%s on %s: %v", d.BackupID, name, err))
+				break
+			}
+			res.Removed = append(res.Removed, out)
+		}
+	}
+	if len(res.Failed) > 0 {
+		return res, temporal.NewApplicationError("cleanup incomplete: "+strings.Join(res.Failed, "; "), "CleanupFailed", res)
+	}
+	return res, nil
+}
+
+func cleanupTargets(dests []activities.DestinationInfo, want []string) ([]string, error) {
+	var names []string
+	for _, d := range dests {
+		names = append(names, d.Name)
+	}
+	if len(want) == 0 {
+		return names, nil
+	}
+	for _, w := range want {
+		found := false
+		for _, n := range names {
+			found = found || n == w
+		}
+		if !found {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("destination %q is not configured (configured: %s)", w, strings.Join(names, ", ")), activities.ErrTypeBadInput, nil)
+		}
+	}
+	return want, nil
+}
