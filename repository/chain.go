@@ -20,6 +20,9 @@ const maxChainLength = 10000
 type Layer struct {
 	Backup *Backup
 	Key    *DataKey
+	// Source names the source the manifest was read from (ChainFrom); it
+	// is empty for Chain, which reads a single bucket.
+	Source string
 }
 
 // Manifest is the layer's manifest.
@@ -244,6 +247,17 @@ func Dependents(ctx context.Context, bucket *blob.Bucket, database, backupID str
 // incremental backup never trusts a page index that does not describe the
 // image.
 func PageIndexMismatch(ctx context.Context, bucket *blob.Bucket, l Layer, f io.ReaderAt) (uint32, error) {
+	page, err := pageIndexMismatch(ctx, bucket, l, f)
+	var local *localError
+	if errors.As(err, &local) {
+		return 0, local.err
+	}
+	return page, err
+}
+
+// pageIndexMismatch is PageIndexMismatch with errors reading f marked as
+// *localError: no copy of the page index can cure them.
+func pageIndexMismatch(ctx context.Context, bucket *blob.Bucket, l Layer, f io.ReaderAt) (uint32, error) {
 	r, err := OpenPageIndex(ctx, bucket, l.Key, l.Manifest())
 	if err != nil {
 		return 0, err
@@ -256,7 +270,7 @@ func PageIndexMismatch(ctx context.Context, bucket *blob.Bucket, l Layer, f io.R
 			return 0, err
 		}
 		if _, err := f.ReadAt(page, int64(pgno-1)*int64(len(page))); err != nil {
-			return 0, err
+			return 0, &localError{err}
 		}
 		if HashPage(page) != h {
 			return pgno, nil

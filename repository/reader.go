@@ -137,6 +137,28 @@ type RestoreOptions struct {
 	// Progress, when set, is called after chunks settle in order with the
 	// number of settled chunks and the image bytes they hold.
 	Progress func(settledChunks int, bytes int64)
+
+	// Fallbacks are other copies of the chain's objects, tried in order
+	// when a chunk on the bucket passed to RestoreImage (the primary) is
+	// missing or damaged: not found, or failing its hash, authentication or
+	// decoding. The first copy that passes all the same checks is used.
+	// Other errors (storage unreachable, cancellation) are never sent to a
+	// fallback: they fail the restore as they do without fallbacks. When no
+	// source has a good copy the error is a *NoIntactCopyError naming the
+	// key and each source's problem.
+	Fallbacks []Source
+	// PrimaryName names the primary in heals and errors ("primary" when
+	// empty).
+	PrimaryName string
+	// Repair writes each chunk read from a fallback back to the primary
+	// under the same key before its heal is reported. A failed write is
+	// reported in the heal's RepairError and does not fail the restore.
+	Repair bool
+	// OnHeal, when set, is called once for every chunk read from a
+	// fallback. It is called from the restore's worker goroutines,
+	// possibly concurrently, and must be safe for that; a slow OnHeal
+	// holds up its worker.
+	OnHeal func(Heal)
 }
 
 // RestoreImage rebuilds the image of the last backup of chain (from Chain:
@@ -227,8 +249,15 @@ func RestoreImage(ctx context.Context, bucket *blob.Bucket, chain []Layer, f *os
 						cancel(err)
 						continue
 					}
-					obj, compressed, payload, set, err = restoreChunk(ctx, bucket, layer.Key, dec, m, final.PageCount, written, !isFull, ref, f, obj, compressed, payload)
+					obj, compressed, payload, set, err = loadChunk(ctx, bucket, layer.Key, dec, m, ref, obj, compressed, payload)
+					if err != nil && len(opts.Fallbacks) > 0 && isDamage(err) {
+						obj, compressed, payload, set, err = healChunk(ctx, bucket, opts, err, layer.Key, dec, m, ref, obj, compressed, payload)
+					}
 					if err != nil {
+						cancel(err)
+						continue
+					}
+					if err := writeChunk(f, m, final.PageCount, written, !isFull, ref, set); err != nil {
 						cancel(err)
 						continue
 					}
@@ -441,10 +470,11 @@ func (o *orderedHasher) abort() {
 	o.mu.Unlock()
 }
 
-// restoreChunk fetches, checks, opens and decodes one chunk of backup m and
-// writes its pages into f. Pages beyond the final image (finalPages) are not
-// written: the chain's last backup shrank the database.
-func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, finalPages int64, written *pageBitmap, claim bool, ref ChunkRef, f *os.File, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
+// loadChunk fetches one chunk of backup m from bucket, checks its hash
+// against the manifest, opens and decodes it, and checks that it holds the
+// pages the manifest says. The set's data aliases payload. Every failure of
+// the stored object is ErrNotFound or ErrCorrupt.
+func loadChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *zstd.Decoder, m *Manifest, ref ChunkRef, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
 	objKey := ChunkKey(m.Database.Name, m.BackupID, ref.Index)
 	op := func(verb string) string { return fmt.Sprintf("%s chunk %d", verb, ref.Index) }
 	obj, err := getObject(ctx, bucket, objKey, MaxChunkBytes, obj)
@@ -470,6 +500,53 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 	if len(set.Pages) != ref.PageCount || (len(set.Pages) > 0 && set.Pages[0] != ref.FirstPage) {
 		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: chunk holds %d pages from %d, manifest says %d from %d", ErrCorrupt, len(set.Pages), firstOr0(set.Pages), ref.PageCount, ref.FirstPage)}
 	}
+	if n := len(set.Pages); n > 0 && int64(set.Pages[n-1]) > m.PageCount {
+		return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[n-1], m.PageCount)}
+	}
+	return obj, compressed, payload, set, nil
+}
+
+// healChunk looks for a good copy of a chunk the primary could not provide
+// (primaryErr, which is damage) on the fallbacks in order, reports it
+// through opts.OnHeal and, with opts.Repair, writes it back to the primary.
+func healChunk(ctx context.Context, bucket *blob.Bucket, opts RestoreOptions, primaryErr error, key *DataKey, dec *zstd.Decoder, m *Manifest, ref ChunkRef, obj, compressed, payload []byte) ([]byte, []byte, []byte, PageSet, error) {
+	name := opts.PrimaryName
+	if name == "" {
+		name = primaryName
+	}
+	sources := append([]Source{{Name: name, Bucket: bucket}}, opts.Fallbacks...)
+	objKey := ChunkKey(m.Database.Name, m.BackupID, ref.Index)
+	var set PageSet
+	tried := false
+	_, h, err := firstIntact(ctx, sources, objKey, m.BackupID, func(s Source) error {
+		if !tried {
+			tried = true // the primary has been read already
+			return primaryErr
+		}
+		if err := waitBandwidth(ctx, opts.Limiter, int(ref.StoredBytes)); err != nil {
+			return &localError{err}
+		}
+		var err error
+		obj, compressed, payload, set, err = loadChunk(ctx, s.Bucket, key, dec, m, ref, obj, compressed, payload)
+		return err
+	})
+	if err != nil {
+		return obj, compressed, payload, PageSet{}, err
+	}
+	if opts.Repair {
+		repair(ctx, bucket, objKey, obj, h)
+	}
+	if opts.OnHeal != nil {
+		opts.OnHeal(*h)
+	}
+	return obj, compressed, payload, set, nil
+}
+
+// writeChunk writes the pages of a loaded chunk of backup m into f. Pages
+// beyond the final image (finalPages) are not written: the chain's last
+// backup shrank the database. With claim, the pages written are recorded
+// in written so that older backups do not overwrite them.
+func writeChunk(f *os.File, m *Manifest, finalPages int64, written *pageBitmap, claim bool, ref ChunkRef, set PageSet) error {
 	// Write runs of consecutive pages that no newer backup wrote, one
 	// WriteAt a run.
 	for i := 0; i < len(set.Pages); {
@@ -481,16 +558,13 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 		for j < len(set.Pages) && set.Pages[j] == set.Pages[j-1]+1 && !written.has(set.Pages[j]) {
 			j++
 		}
-		if int64(set.Pages[j-1]) > m.PageCount {
-			return obj, compressed, payload, PageSet{}, &ObjectError{Op: op("decode"), Key: objKey, Err: fmt.Errorf("%w: page %d beyond the image's %d pages", ErrCorrupt, set.Pages[j-1], m.PageCount)}
-		}
 		if int64(set.Pages[i]) > finalPages {
 			break // this page and all after it were cut off by a later backup
 		}
 		j = min(j, i+int(finalPages-int64(set.Pages[i]))+1)
 		off := int64(set.Pages[i]-1) * int64(m.PageSize)
 		if _, err := f.WriteAt(set.Data[i*m.PageSize:j*m.PageSize], off); err != nil {
-			return obj, compressed, payload, PageSet{}, fmt.Errorf("write pages %d-%d: %w", set.Pages[i], set.Pages[j-1], err)
+			return fmt.Errorf("write pages %d-%d of chunk %d: %w", set.Pages[i], set.Pages[j-1], ref.Index, err)
 		}
 		if claim {
 			for _, p := range set.Pages[i:j] {
@@ -502,7 +576,7 @@ func restoreChunk(ctx context.Context, bucket *blob.Bucket, key *DataKey, dec *z
 	if len(set.Pages) > 0 && int64(set.Pages[0]) <= finalPages {
 		startWriteback(f, int64(set.Pages[0]-1)*int64(m.PageSize), int64(len(set.Data)))
 	}
-	return obj, compressed, payload, set, nil
+	return nil
 }
 
 func firstOr0(p []uint32) uint32 {
@@ -520,7 +594,7 @@ type VerifyRecord struct {
 	Problems       []string          `json:"problems,omitempty"`
 	ChunksChecked  int               `json:"chunks_checked"`
 	BytesRead      int64             `json:"bytes_read"`
-	ImageHash    string            `json:"image_hash"`
+	ImageHash      string            `json:"image_hash"`
 	IntegrityCheck string            `json:"integrity_check"`
 	ForeignKeys    string            `json:"foreign_key_check"`
 	RowCounts      map[string]string `json:"row_counts,omitempty"`
