@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -34,6 +36,10 @@ type SQLiteActivities struct {
 	DownloadLimit *rate.Limiter
 	// ScratchDir holds images staged for table restores.
 	ScratchDir string
+	// PrimaryName names Bucket; Fallbacks are the other destinations,
+	// which restores read from when the primary's copy is missing or damaged.
+	PrimaryName string
+	Fallbacks   []repository.Source
 }
 
 func (a *SQLiteActivities) path(name string) (string, error) {
@@ -143,17 +149,29 @@ func (a *SQLiteActivities) RestoreSQLite(ctx context.Context, in RestoreInput) (
 	}
 	hb := startHeartbeat(ctx, resume)
 	defer hb.close()
+	var (
+		mu     sync.Mutex
+		healed []string
+	)
 	m, err := sqlitesrc.RestoreToTemp(ctx, sqlitesrc.RestoreOptions{
 		Bucket: a.Bucket, Keeper: a.Keeper.Keeper, Database: in.Database, BackupID: in.BackupID,
 		TempPath: tmp, StartChunk: resume.Chunk, Workers: a.Workers, Limiter: a.DownloadLimit,
 		Progress: func(settled int, bytes, total int64) {
 			hb.set(Progress{Phase: "restore", Chunk: settled, Offset: bytes, Total: total})
 		},
+		PrimaryName: a.PrimaryName, Fallbacks: a.Fallbacks, Repair: in.Repair,
+		OnHeal: func(h repository.Heal) {
+			mu.Lock()
+			defer mu.Unlock()
+			healed = append(healed, h.String())
+			activity.GetLogger(ctx).Warn("read from another destination", "key", h.Key, "from", h.From, "problem", h.Problem, "repaired", h.Repaired)
+		},
 	})
 	if err != nil {
 		return RestoreOutput{}, boundary(fmt.Errorf("restore %s of %s: %w", in.BackupID, in.Database, err))
 	}
-	return RestoreOutput{TempPath: tmp, ImageBytes: m.ImageBytes, ImageHash: m.ImageDigest(), Duration: Duration(time.Since(start))}, nil
+	sort.Strings(healed)
+	return RestoreOutput{TempPath: tmp, ImageBytes: m.ImageBytes, ImageHash: m.ImageDigest(), Healed: healed, Duration: Duration(time.Since(start))}, nil
 }
 
 // SwapInRestore moves a staged restore into place, keeping any existing file

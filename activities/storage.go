@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -111,9 +112,43 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 			broken, cause, strings.Join(affected, ", "))}, check
 	}
 
-	chain, err := repository.Chain(ctx, a.Bucket, a.Keeper, db, m.BackupID)
+	// Other destinations stand in for objects the primary lost, so that the
+	// rebuild shows whether the backup is still recoverable; every object
+	// read from elsewhere is still a problem of the primary, reported by key.
+	primary := a.primary()
+	var fallbacks []repository.Source
+	for _, d := range a.Destinations {
+		if d.Name != primary.Name {
+			fallbacks = append(fallbacks, repository.Source{Name: d.Name, Bucket: d.Bucket})
+		}
+	}
+	sources := append([]repository.Source{{Name: primary.Name, Bucket: a.Bucket}}, fallbacks...)
+	var (
+		healMu sync.Mutex
+		heals  []string
+	)
+	onHeal := func(h repository.Heal) {
+		healMu.Lock()
+		defer healMu.Unlock()
+		heals = append(heals, fmt.Sprintf("%s is damaged or missing on %s (%s); an intact copy was read from %s", h.Key, primary.Name, h.Problem, h.From))
+	}
+	chain, chainHeals, err := repository.ChainFrom(ctx, sources, a.Keeper, db, m.BackupID)
 	if err != nil {
 		return damaged(err)
+	}
+	for _, h := range chainHeals {
+		onHeal(h)
+	}
+	if len(fallbacks) > 0 {
+		for _, l := range chain[:len(chain)-1] {
+			hs, err := repository.CheckPageIndexFrom(ctx, sources, l, repository.HealOptions{})
+			if err != nil {
+				return damaged(err)
+			}
+			for _, h := range hs {
+				onHeal(h)
+			}
+		}
 	}
 	dir := a.TempDir
 	if dir == "" {
@@ -132,6 +167,7 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 	defer hb.close()
 	sum, err := repository.RestoreImage(ctx, a.Bucket, chain, f, repository.RestoreOptions{
 		Workers: a.Workers, Limiter: a.DownloadLimit,
+		Fallbacks: fallbacks, PrimaryName: primary.Name, OnHeal: onHeal,
 		Progress: func(settled int, bytes int64) {
 			hb.set(Progress{Phase: "verify", Chunk: settled, Offset: bytes, Total: m.ImageBytes})
 		},
@@ -148,12 +184,18 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 		problems = append(problems, fmt.Sprintf("image hash %s differs from the manifest's %s", sum, m.ImageDigest()))
 	}
 	if m.PageIndex != nil {
-		if page, err := repository.PageIndexMismatch(ctx, a.Bucket, chain[len(chain)-1], f); err != nil {
+		page, hs, err := repository.PageIndexMismatchFrom(ctx, sources, chain[len(chain)-1], f, repository.HealOptions{})
+		for _, h := range hs {
+			onHeal(h)
+		}
+		if err != nil {
 			problems = append(problems, "page index: "+err.Error())
 		} else if page != 0 {
 			problems = append(problems, fmt.Sprintf("page index differs from the image at page %d", page))
 		}
 	}
+	sort.Strings(heals)
+	problems = append(problems, heals...)
 	check, err = sqlitesrc.CheckFile(ctx, f.Name())
 	if err != nil {
 		return append(problems, err.Error()), check

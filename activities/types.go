@@ -140,14 +140,20 @@ type RestoreInput struct {
 	Database string `json:"database"`
 	BackupID string `json:"backup_id"`
 	Target   string `json:"target"` // resolved path from InspectRestoreTarget
+	// Repair writes good copies found on other destinations back to the
+	// primary when its copy is missing or damaged.
+	Repair bool `json:"repair,omitempty"`
 }
 
 // RestoreOutput describes a staged, verified restore.
 type RestoreOutput struct {
-	TempPath   string   `json:"temp_path"`
-	ImageBytes int64    `json:"image_bytes"`
-	ImageHash  string   `json:"image_hash"`
-	Duration   Duration `json:"duration"`
+	TempPath   string `json:"temp_path"`
+	ImageBytes int64  `json:"image_bytes"`
+	ImageHash  string `json:"image_hash"`
+	// Healed lists objects read from another destination because the
+	// primary's copy was missing or damaged (and whether it was repaired).
+	Healed   []string `json:"healed,omitempty"`
+	Duration Duration `json:"duration"`
 }
 
 // SwapInput moves a staged restore into place.

@@ -177,6 +177,30 @@ databases:
 			t.Errorf("nas: %s was intact before the kill and was written again", k)
 		}
 	}
+	// Self-healing: a chunk damaged on the primary fails verify, named by
+	// key, while restore reads it from a copy and, with --repair, puts the
+	// good copy back.
+	chunk := repository.ChunkKey("finance", id, 0)
+	data := source[chunk]
+	damaged := append([]byte(nil), data...)
+	damaged[len(damaged)/2] ^= 0x10
+	if err := os.WriteFile(filepath.Join(c.dir, "backups", filepath.FromSlash(chunk)), damaged, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vout, _, code := c.cli("verify", "finance", id)
+	if code == 0 || !strings.Contains(vout, chunk) || !strings.Contains(vout, "intact copy was read from nas") {
+		t.Fatalf("verify of a damaged primary (exit %d):\n%s", code, vout)
+	}
+	target := filepath.Join(c.dir, "healed.db")
+	rout := c.mustCLI("restore", "finance", id, "--to", target, "--repair")
+	if !strings.Contains(rout, "healed: "+chunk) || hashOf(t, target) != res.ImageHash {
+		t.Fatalf("restore with a damaged primary:\n%s", rout)
+	}
+	if got, _ := os.ReadFile(filepath.Join(c.dir, "backups", filepath.FromSlash(chunk))); !bytes.Equal(got, data) {
+		t.Fatal("--repair did not write the good copy back to the primary")
+	}
+	c.mustCLI("verify", "finance", id)
+
 	// list says where the backup lives; forget --dry-run explains the plan.
 	if out := c.mustCLI("list", "finance"); !strings.Contains(out, "local,cloud,nas") {
 		t.Fatalf("list does not show the locations:\n%s", out)

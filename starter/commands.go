@@ -297,6 +297,7 @@ func cmdRestore(ctx context.Context, g *globals, args []string) error {
 	to := fs.String("to", "", "file to restore to (default: the database's configured path; an existing file needs --yes or approval)")
 	yes := fs.Bool("yes", false, "replace an existing file without waiting for approval (it is kept as an emergency copy)")
 	detach := fs.Bool("detach", false, "start the workflow and return without waiting")
+	repair := fs.Bool("repair", false, "write good copies read from other destinations back to the primary")
 	s, db, pos, err := databaseCommand(g, fs, args, 1, 2, "restore takes a database name and optionally a backup id, latest, or an RFC 3339 time")
 	if err != nil {
 		return err
@@ -311,7 +312,7 @@ func cmdRestore(ctx context.Context, g *globals, args []string) error {
 	}
 	req := workflows.RestoreRequest{
 		Database: db.Name, Host: db.Host, Backup: ref, Target: target, Approved: *yes,
-		ApprovalTimeout: time.Duration(s.cfg.Restore.ApprovalTimeout),
+		ApprovalTimeout: time.Duration(s.cfg.Restore.ApprovalTimeout), Repair: *repair,
 	}
 	run, err := s.start(ctx, workflows.RestoreWorkflowID(db.Name, target), workflows.RestoreWorkflow, req)
 	if err != nil {
@@ -332,6 +333,9 @@ func cmdRestore(ctx context.Context, g *globals, args []string) error {
 		res.BackupID, db.Name, res.Target, humanBytes(res.ImageBytes), shortDigest(res.ImageHash), time.Duration(res.Duration).Round(time.Millisecond))
 	if res.EmergencyCopy != "" {
 		fmt.Fprintf(g.stdout, "the file it replaced is kept at %s\n", res.EmergencyCopy)
+	}
+	for _, h := range res.Healed {
+		fmt.Fprintf(g.stdout, "healed: %s\n", h)
 	}
 	return nil
 }

@@ -95,6 +95,10 @@ func run() error {
 		})
 	}
 	bucket := dests[0].Bucket // the primary: config orders it first
+	var fallbacks []repository.Source
+	for _, d := range dests[1:] {
+		fallbacks = append(fallbacks, repository.Source{Name: d.Name, Bucket: d.Bucket})
+	}
 	// A worker of a new installation creates the key file; see keeper.Open.
 	kp, err := keeper.Open(ctx, cfg.Keeper, true)
 	if err != nil {
@@ -125,6 +129,7 @@ func run() error {
 		Keeper:      sqlitesrc.KeeperWithDescription{Keeper: kp, Description: kp.Description},
 		Compression: cfg.Compression, Workers: runtime.GOMAXPROCS(0), Tool: "bulwark " + version,
 		UploadLimit: uploadLimit, DownloadLimit: downloadLimit, ScratchDir: scratch,
+		PrimaryName: dests[0].Name, Fallbacks: fallbacks,
 	}
 	storageActs := &activities.StorageActivities{
 		Bucket: bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),

@@ -25,6 +25,9 @@ type RestoreRequest struct {
 	Approved bool `json:"approved"`
 	// ApprovalTimeout bounds the wait for approval; 0 means 24 hours.
 	ApprovalTimeout time.Duration `json:"approval_timeout"`
+	// Repair writes good copies read from other destinations back to the
+	// primary when its copy of an object is missing or damaged.
+	Repair bool `json:"repair,omitempty"`
 }
 
 // RestoreStatus is what the status query returns.
@@ -57,13 +60,15 @@ type ApproveSignal struct {
 
 // RestoreResult is what a restore returns.
 type RestoreResult struct {
-	BackupID      string              `json:"backup_id"`
-	Target        string              `json:"target"`
-	ImageBytes    int64               `json:"image_bytes"`
-	ImageHash     string              `json:"image_hash"`
-	EmergencyCopy string              `json:"emergency_copy,omitempty"`
-	ApprovedBy    string              `json:"approved_by,omitempty"`
-	Duration      activities.Duration `json:"duration"`
+	BackupID      string `json:"backup_id"`
+	Target        string `json:"target"`
+	ImageBytes    int64  `json:"image_bytes"`
+	ImageHash     string `json:"image_hash"`
+	EmergencyCopy string `json:"emergency_copy,omitempty"`
+	// Healed lists objects read from another destination (self-healing).
+	Healed     []string            `json:"healed,omitempty"`
+	ApprovedBy string              `json:"approved_by,omitempty"`
+	Duration   activities.Duration `json:"duration"`
 }
 
 // RestoreWorkflow stages a backup next to the target, checks it against the
@@ -108,7 +113,7 @@ func RestoreWorkflow(ctx workflow.Context, req RestoreRequest) (RestoreResult, e
 	status.Phase = PhaseStaging
 	var staged activities.RestoreOutput
 	if err := workflow.ExecuteActivity(longActivity(ctx, hostQueue), sqliteActs.RestoreSQLite,
-		activities.RestoreInput{Database: req.Database, BackupID: backupID, Target: target.Target}).Get(ctx, &staged); err != nil {
+		activities.RestoreInput{Database: req.Database, BackupID: backupID, Target: target.Target, Repair: req.Repair}).Get(ctx, &staged); err != nil {
 		if temporal.IsCanceledError(err) {
 			discard() // a partly written staged file must not linger
 		}
@@ -116,7 +121,7 @@ func RestoreWorkflow(ctx workflow.Context, req RestoreRequest) (RestoreResult, e
 	}
 	status.StagedFile = staged.TempPath
 
-	res := RestoreResult{BackupID: backupID, Target: target.Target, ImageBytes: staged.ImageBytes, ImageHash: staged.ImageHash}
+	res := RestoreResult{BackupID: backupID, Target: target.Target, ImageBytes: staged.ImageBytes, ImageHash: staged.ImageHash, Healed: staged.Healed}
 	if target.Exists && !req.Approved {
 		status.Phase = PhaseAwaitApproval
 		status.WaitingFor = fmt.Sprintf("approval to replace %s with backup %s (the current file will be kept as an emergency copy): signal %q, or run bulwark approve %s",

@@ -43,6 +43,14 @@ type RestoreOptions struct {
 	Workers    int
 	Limiter    *rate.Limiter
 	Progress   func(settledChunks int, bytes, total int64)
+	// PrimaryName names Bucket in heals; Fallbacks are the other
+	// destinations, tried in order for an object that is missing or damaged
+	// on the primary. Repair writes the good copy back; OnHeal hears of
+	// every object read from a fallback (from several goroutines).
+	PrimaryName string
+	Fallbacks   []repository.Source
+	Repair      bool
+	OnHeal      func(repository.Heal)
 }
 
 // TempPathFor is where a restore of backupID to target is staged.
@@ -57,9 +65,15 @@ func TempPathFor(target, backupID string) string {
 func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manifest, error) {
 	// The backup and every backup it depends on, each authenticated: a
 	// missing or damaged parent stops the restore before a byte is written.
-	chain, err := repository.Chain(ctx, opts.Bucket, opts.Keeper, opts.Database, opts.BackupID)
+	sources := append([]repository.Source{{Name: opts.PrimaryName, Bucket: opts.Bucket}}, opts.Fallbacks...)
+	chain, heals, err := repository.ChainFromWith(ctx, sources, opts.Keeper, opts.Database, opts.BackupID, repository.HealOptions{Repair: opts.Repair})
 	if err != nil {
 		return nil, err
+	}
+	for _, h := range heals {
+		if opts.OnHeal != nil {
+			opts.OnHeal(h)
+		}
 	}
 	flags := os.O_RDWR | os.O_CREATE
 	if opts.StartChunk == 0 {
@@ -76,6 +90,7 @@ func RestoreToTemp(ctx context.Context, opts RestoreOptions) (*repository.Manife
 	}
 	sum, err := repository.RestoreImage(ctx, opts.Bucket, chain, f, repository.RestoreOptions{
 		Workers: opts.Workers, StartChunk: opts.StartChunk, Progress: progress, Limiter: opts.Limiter,
+		Fallbacks: opts.Fallbacks, PrimaryName: opts.PrimaryName, Repair: opts.Repair, OnHeal: opts.OnHeal,
 	})
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = targetError("close restore file", opts.TempPath, cerr)
