@@ -2,6 +2,8 @@ package integration
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +51,18 @@ func hashOf(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// fileSum is the SHA-256 of a file's bytes, for files that need not be
+// databases (hashOf reads a SQLite header).
+func fileSum(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
 }
 
 func listed(t *testing.T, dir string) []string {
@@ -106,7 +120,7 @@ func TestBackupVerifyRestoreEndToEnd(t *testing.T) {
 	// Restoring over an existing file waits for approval, then keeps the
 	// replaced file as an emergency copy.
 	os.WriteFile(target, []byte("SQLite format 3\x00 not really, but precious"), 0o600)
-	precious := hashOf(t, target)
+	precious := fileSum(t, target)
 	out := c.mustCLI("restore", "finance", "latest", "--to", target, "--detach", "--json")
 	var started map[string]string
 	json.Unmarshal([]byte(out), &started)
@@ -116,14 +130,14 @@ func TestBackupVerifyRestoreEndToEnd(t *testing.T) {
 		var st workflows.RestoreStatus
 		return err == nil && v.Get(&st) == nil && st.Phase == workflows.PhaseAwaitApproval
 	})
-	if hashOf(t, target) != precious {
+	if fileSum(t, target) != precious {
 		t.Fatal("target changed before approval")
 	}
 	c.mustCLI("approve", wfID)
 	if err := c.client.GetWorkflow(context.Background(), wfID, "").Get(context.Background(), &rr); err != nil {
 		t.Fatal(err)
 	}
-	if rr.EmergencyCopy == "" || hashOf(t, rr.EmergencyCopy) != precious || hashOf(t, target) != res.ImageHash {
+	if rr.EmergencyCopy == "" || fileSum(t, rr.EmergencyCopy) != precious || hashOf(t, target) != res.ImageHash {
 		t.Fatalf("after approval: %+v", rr)
 	}
 	replayHistory(t, c, workflows.BackupWorkflowID("finance"), "", "backup")

@@ -28,7 +28,7 @@ Usage:
                                    (verified unless --no-verify)
   bulwark list [<database>]        list complete backups and their last verification
   bulwark verify <database> [<backup>|latest]
-  bulwark restore <database> [<backup>|latest|<RFC3339 time>] [--to <file>] [--yes]
+  bulwark restore <database> [<backup>|latest|<RFC3339 time>] [--to <file>] [--yes] [--repair]
   bulwark restore-table <database> <backup>|latest <table> [--into <file>] [--mode replace|append|new-name] [--yes]
   bulwark export <database> [<backup>|latest] --format sql|csv --to <dir>
   bulwark replicate <database> [<backup>|latest] [--to <destination>]...
