@@ -2,8 +2,6 @@ package repository
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -181,36 +179,15 @@ func isTransient(err error) bool {
 
 // CheckObjects checks that every object a backup stores itself is present
 // and has the hash its manifest records — chunks and the page index — and
-// that the manifest authenticates. It reads but does not decrypt chunks.
+// that the manifest authenticates. It reads but does not decrypt chunks, and
+// returns the first problem CheckObjectsAll finds.
 func CheckObjects(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, database, backupID string) error {
-	b, err := ReadBackup(ctx, bucket, database, backupID)
+	problems, err := CheckObjectsAll(ctx, bucket, keeper, database, backupID)
 	if err != nil {
 		return err
 	}
-	if _, err := b.Open(ctx, keeper); err != nil {
-		return err
-	}
-	m := b.Manifest
-	var buf []byte
-	for _, c := range m.Chunks {
-		key := ChunkKey(database, backupID, c.Index)
-		buf, err = getObject(ctx, bucket, key, MaxChunkBytes, buf)
-		if err != nil {
-			return fmt.Errorf("chunk %d: %w", c.Index, err)
-		}
-		if sum := sha256.Sum256(buf); hex.EncodeToString(sum[:]) != c.StoredSHA256 {
-			return &ObjectError{Op: fmt.Sprintf("check chunk %d", c.Index), Key: key, Err: fmt.Errorf("%w: stored object hash differs from the manifest (bit rot or tampering)", ErrCorrupt)}
-		}
-	}
-	if m.PageIndex != nil {
-		key := PageIndexKey(database, backupID)
-		data, err := getObject(ctx, bucket, key, 1<<40, nil)
-		if err != nil {
-			return fmt.Errorf("page index: %w", err)
-		}
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.PageIndex.StoredSHA256 {
-			return &ObjectError{Op: "check page index", Key: key, Err: fmt.Errorf("%w: stored object hash differs from the manifest", ErrCorrupt)}
-		}
+	if len(problems) > 0 {
+		return problems[0].Err
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"sort"
@@ -76,16 +75,12 @@ func ListBackups(ctx context.Context, bucket *blob.Bucket, database string) ([]s
 		return nil, err
 	}
 	prefix := BackupsPrefix(database)
+	objs, err := listDir(ctx, bucket, prefix)
+	if err != nil {
+		return nil, err
+	}
 	var ids []string
-	it := bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", prefix, err)
-		}
+	for _, obj := range objs {
 		if !obj.IsDir {
 			continue
 		}
@@ -107,16 +102,12 @@ func ListBackups(ctx context.Context, bucket *blob.Bucket, database string) ([]s
 
 // ListDatabases returns the names of databases that have objects in bucket.
 func ListDatabases(ctx context.Context, bucket *blob.Bucket) ([]string, error) {
+	objs, err := listDir(ctx, bucket, databasesPrefix)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
-	it := bucket.List(&blob.ListOptions{Prefix: databasesPrefix, Delimiter: "/"})
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list databases: %w", err)
-		}
+	for _, obj := range objs {
 		name := strings.TrimSuffix(strings.TrimPrefix(obj.Key, databasesPrefix), "/")
 		if obj.IsDir && ValidateDatabaseName(name) == nil {
 			names = append(names, name)
@@ -615,16 +606,12 @@ func WriteVerifyRecord(ctx context.Context, bucket *blob.Bucket, database, key s
 // nil when it has never been verified.
 func LatestVerifyRecord(ctx context.Context, bucket *blob.Bucket, database, backupID string) (*VerifyRecord, error) {
 	prefix := BackupPrefix(database, backupID) + verifyDir
-	it := bucket.List(&blob.ListOptions{Prefix: prefix})
+	objs, err := listDir(ctx, bucket, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list verify records of %s: %w", backupID, err)
+	}
 	var newest string
-	for {
-		obj, err := it.Next(ctx)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list verify records of %s: %w", backupID, err)
-		}
+	for _, obj := range objs {
 		if strings.HasSuffix(obj.Key, ".json") && obj.Key > newest {
 			newest = obj.Key
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sort"
 	"strings"
@@ -14,7 +15,6 @@ import (
 	"time"
 
 	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
 	"golang.org/x/time/rate"
 )
 
@@ -279,25 +279,16 @@ func copyVerified(ctx context.Context, src, dst *blob.Bucket, o replicaObject, s
 	if err := waitBandwidth(ctx, limiter, int(o.size)); err != nil {
 		return copyResult{}, err
 	}
-	r, err := src.NewReader(ctx, o.key, nil)
+	r, err := openObject(ctx, src, o.key)
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return copyResult{}, &ObjectError{Op: "replicate", Key: o.key, Err: ErrNotFound}
-		}
-		return copyResult{}, &ObjectError{Op: "open source of", Key: o.key, Err: err}
+		return copyResult{}, err
 	}
 	defer r.Close()
-	h := sha256.New()
 	// The source is checked while it streams: a copy whose source bytes do
 	// not match the manifest is aborted before it becomes visible.
-	checked := &hashCheckingReader{r: io.TeeReader(r, h), h: h, want: want, key: o.key}
-	dir, n, err := putStream(ctx, dst, o.key, checked, syncDir)
+	dir, n, err := putStream(ctx, dst, o.key, newCheckedReader(r, o.key, want, -1), syncDir)
 	if err != nil {
-		var oe *ObjectError
-		if errors.As(err, &oe) && errors.Is(oe.Err, ErrCorrupt) {
-			return copyResult{}, oe.Err
-		}
-		return copyResult{}, err
+		return copyResult{}, unwrapCorruptRead(err)
 	}
 	got, _, err := hashObject(ctx, dst, o.key)
 	if err != nil {
@@ -309,33 +300,52 @@ func copyVerified(ctx context.Context, src, dst *blob.Bucket, o replicaObject, s
 	return copyResult{size: n, copied: true, dir: dir}, nil
 }
 
-// hashCheckingReader fails the read that reaches EOF when the bytes read do
-// not hash to want, so the write they feed is aborted.
-type hashCheckingReader struct {
+// checkedReader fails the read that reaches EOF when the bytes read do not
+// have the SHA-256 want (and, when size ≥ 0, that size), so that the write
+// they feed is aborted and no damaged copy becomes visible.
+type checkedReader struct {
 	r    io.Reader
-	h    interface{ Sum([]byte) []byte }
-	want string
+	h    hash.Hash
+	n    int64
 	key  string
+	want string
+	size int64
 }
 
-func (c *hashCheckingReader) Read(p []byte) (int, error) {
+func newCheckedReader(r io.Reader, key, want string, size int64) *checkedReader {
+	if size >= 0 {
+		r = io.LimitReader(r, size+1) // a longer object fails without being read whole
+	}
+	return &checkedReader{r: r, h: sha256.New(), key: key, want: want, size: size}
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	c.h.Write(p[:n])
+	c.n += int64(n)
 	if err == io.EOF {
-		if got := hex.EncodeToString(c.h.Sum(nil)); got != c.want {
-			return n, &ObjectError{Op: "replicate", Key: c.key, Err: fmt.Errorf("%w: the source object's hash %s differs from the manifest's %s (bit rot or tampering at the source; it is not copied)", ErrCorrupt, got, c.want)}
+		if got := hex.EncodeToString(c.h.Sum(nil)); got != c.want || (c.size >= 0 && c.n != c.size) {
+			return n, &ObjectError{Op: "copy", Key: c.key, Err: fmt.Errorf("%w: the source object (%d bytes, hash %s) differs from the manifest's record (bit rot or tampering at the source; it is not copied)", ErrCorrupt, c.n, got)}
 		}
 	}
 	return n, err
 }
 
+// unwrapCorruptRead returns the checkedReader's error when it aborted a
+// write, so that callers see the damage, not the write that failed on it.
+func unwrapCorruptRead(err error) error {
+	var oe *ObjectError
+	if errors.As(err, &oe) && errors.Is(oe.Err, ErrCorrupt) {
+		return oe.Err
+	}
+	return err
+}
+
 // hashObject streams an object through SHA-256.
 func hashObject(ctx context.Context, bucket *blob.Bucket, key string) (string, int64, error) {
-	r, err := bucket.NewReader(ctx, key, nil)
+	r, err := openObject(ctx, bucket, key)
 	if err != nil {
-		if gcerrors.Code(err) == gcerrors.NotFound {
-			return "", 0, &ObjectError{Op: "read", Key: key, Err: ErrNotFound}
-		}
-		return "", 0, &ObjectError{Op: "open", Key: key, Err: err}
+		return "", 0, err
 	}
 	defer r.Close()
 	h := sha256.New()
@@ -344,49 +354,6 @@ func hashObject(ctx context.Context, bucket *blob.Bucket, key string) (string, i
 		return "", n, &ObjectError{Op: "read", Key: key, Err: err}
 	}
 	return hex.EncodeToString(h.Sum(nil)), n, nil
-}
-
-// listTree lists every object under prefix, descending one directory level
-// at a time: flat listings of file:// buckets skip keys across pages, and a
-// delimiter listing does not.
-func listTree(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*blob.ListObject, error) {
-	var out []*blob.ListObject
-	seen := map[string]bool{}
-	dirs := []string{prefix}
-	for len(dirs) > 0 {
-		dir := dirs[len(dirs)-1]
-		dirs = dirs[:len(dirs)-1]
-		it := bucket.List(&blob.ListOptions{Prefix: dir, Delimiter: "/"})
-		for {
-			obj, err := it.Next(ctx)
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return nil, fmt.Errorf("list %s: %w", dir, err)
-			}
-			if seen[obj.Key] {
-				continue // some S3 servers repeat common prefixes across pages
-			}
-			seen[obj.Key] = true
-			if obj.IsDir {
-				dirs = append(dirs, obj.Key)
-				continue
-			}
-			if isTempObject(obj.Key) {
-				continue
-			}
-			out = append(out, obj)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out, nil
-}
-
-// isTempObject reports in-flight files of fileblob's no_tmp_dir mode
-// (<key>.<random>.tmp), which are listed like objects but are not.
-func isTempObject(key string) bool {
-	return strings.HasSuffix(key, ".tmp")
 }
 
 // BackupObjects lists every object stored under a backup's prefix (complete

@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"gocloud.dev/blob"
@@ -469,17 +467,11 @@ func checkStoredHash(key, what string, data []byte, want ObjectRef) error {
 
 // checkStoredStream is checkStoredHash for an object read as a stream.
 func checkStoredStream(ctx context.Context, bucket *blob.Bucket, key, what string, want ObjectRef) error {
-	r, err := openObject(ctx, bucket, key)
+	sum, n, err := hashObject(ctx, bucket, key)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, r)
-	if err != nil {
-		return &ObjectError{Op: "read", Key: key, Err: err}
-	}
-	if hex.EncodeToString(h.Sum(nil)) != want.StoredSHA256 {
+	if sum != want.StoredSHA256 {
 		return &ObjectError{Op: "check " + what, Key: key, Err: fmt.Errorf("%w: stored object (%d bytes) differs from the hash the manifest records (bit rot, truncation or tampering)", ErrCorrupt, n)}
 	}
 	return nil
@@ -506,49 +498,8 @@ func copyObject(ctx context.Context, from, to *blob.Bucket, key string, want Obj
 		return err
 	}
 	defer r.Close()
-	var file *os.File
-	writeCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := to.NewWriter(writeCtx, key, &blob.WriterOptions{
-		ContentType: "application/octet-stream", DisableContentTypeDetection: true,
-		BeforeWrite: func(as func(any) bool) error {
-			var f *os.File
-			if as(&f) {
-				file = f
-			}
-			return nil
-		},
-	})
-	if err != nil {
-		return &ObjectError{Op: "create object", Key: key, Err: err}
-	}
-	abort := func(err error) error {
-		cancel() // a cancelled write leaves no object behind
-		_ = w.Close()
-		return err
-	}
-	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, want.StoredBytes+1))
-	if err != nil {
-		return abort(&ObjectError{Op: "copy object", Key: key, Err: err})
-	}
-	if n != want.StoredBytes || hex.EncodeToString(h.Sum(nil)) != want.StoredSHA256 {
-		return abort(&ObjectError{Op: "copy object", Key: key, Err: fmt.Errorf("%w: the copy read differs from the manifest's hash", ErrCorrupt)})
-	}
-	if file != nil {
-		if err := file.Sync(); err != nil {
-			return abort(&ObjectError{Op: "fsync object", Key: key, Err: err})
-		}
-	}
-	if err := w.Close(); err != nil {
-		return &ObjectError{Op: "close object", Key: key, Err: err}
-	}
-	if file != nil {
-		if err := SyncDir(filepath.Dir(file.Name())); err != nil {
-			return &ObjectError{Op: "fsync directory of", Key: key, Err: err}
-		}
-	}
-	return nil
+	_, _, err = putStream(ctx, to, key, newCheckedReader(r, key, want.StoredSHA256, want.StoredBytes), true)
+	return unwrapCorruptRead(err)
 }
 
 // CheckPageIndexFrom reads the whole page index of layer l, authenticating

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -139,4 +141,54 @@ func readAllInto(buf []byte, r io.Reader) ([]byte, error) {
 // IsNotFound reports whether err means a missing backup or object.
 func IsNotFound(err error) bool {
 	return errors.Is(err, ErrNotFound) || gcerrors.Code(err) == gcerrors.NotFound
+}
+
+// listDir lists one level under prefix (which ends in "/"): objects, and
+// directories as IsDir entries. Every listing in this package goes through
+// it, one directory level at a time, because flat listings of file://
+// buckets put keys out of order and lose some across pages, while delimited
+// listings do not. It also drops what is not a stored object: a common
+// prefix that some S3 servers repeat across pages, and in-flight
+// <key>.<random>.tmp files of file:// buckets in no_tmp_dir mode.
+func listDir(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*blob.ListObject, error) {
+	var out []*blob.ListObject
+	seen := map[string]bool{}
+	it := bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	for {
+		obj, err := it.Next(ctx)
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", prefix, err)
+		}
+		if seen[obj.Key] || (!obj.IsDir && strings.HasSuffix(obj.Key, ".tmp")) {
+			continue
+		}
+		seen[obj.Key] = true
+		out = append(out, obj)
+	}
+}
+
+// listTree lists every object under prefix, in key order.
+func listTree(ctx context.Context, bucket *blob.Bucket, prefix string) ([]*blob.ListObject, error) {
+	var out []*blob.ListObject
+	dirs := []string{prefix}
+	for len(dirs) > 0 {
+		dir := dirs[len(dirs)-1]
+		dirs = dirs[:len(dirs)-1]
+		objs, err := listDir(ctx, bucket, dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, obj := range objs {
+			if obj.IsDir {
+				dirs = append(dirs, obj.Key)
+			} else {
+				out = append(out, obj)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
 }

@@ -47,7 +47,7 @@ func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, e
 	if err := workflow.ExecuteActivity(shortActivity(ctx, activities.StorageQueue), storageActs.ListDestinations).Get(ctx, &dests); err != nil {
 		return res, err
 	}
-	names, err := cleanupTargets(dests, req.Destinations)
+	names, err := pickDestinations(dests, req.Destinations, true)
 	if err != nil {
 		return res, err
 	}
@@ -82,24 +82,4 @@ func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, e
 		return res, temporal.NewApplicationError("cleanup incomplete: "+strings.Join(res.Failed, "; "), "CleanupFailed", res)
 	}
 	return res, nil
-}
-
-func cleanupTargets(dests []activities.DestinationInfo, want []string) ([]string, error) {
-	var names []string
-	for _, d := range dests {
-		names = append(names, d.Name)
-	}
-	if len(want) == 0 {
-		return names, nil
-	}
-	for _, w := range want {
-		found := false
-		for _, n := range names {
-			found = found || n == w
-		}
-		if !found {
-			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("destination %q is not configured (configured: %s)", w, strings.Join(names, ", ")), activities.ErrTypeBadInput, nil)
-		}
-	}
-	return want, nil
 }

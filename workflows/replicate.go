@@ -53,7 +53,7 @@ func ReplicateWorkflow(ctx workflow.Context, req ReplicateRequest) (ReplicateRes
 	if err := workflow.ExecuteActivity(shortActivity(ctx, activities.StorageQueue), storageActs.ListDestinations).Get(ctx, &dests); err != nil {
 		return res, err
 	}
-	targets, err := replicationTargets(dests, req.To)
+	targets, err := pickDestinations(dests, req.To, false)
 	if err != nil {
 		return res, err
 	}
@@ -81,31 +81,34 @@ func ReplicateWorkflow(ctx workflow.Context, req ReplicateRequest) (ReplicateRes
 	return res, nil
 }
 
-// replicationTargets picks the destinations to copy to, in configuration
-// order; naming the primary or an unknown destination is bad input.
-func replicationTargets(dests []activities.DestinationInfo, to []string) ([]string, error) {
-	var all, names []string
-	primary := ""
+// pickDestinations picks the named destinations (all of them when none is
+// named), in configuration order, without repeats. Naming one that is not
+// configured is bad input, and so is naming the primary when the operation
+// is not for it (copies go from the primary to the others).
+func pickDestinations(dests []activities.DestinationInfo, want []string, withPrimary bool) ([]string, error) {
+	var names, eligible []string
 	for _, d := range dests {
 		names = append(names, d.Name)
-		if d.Role == "primary" {
-			primary = d.Name
-			continue
+		if withPrimary || d.Role != "primary" {
+			eligible = append(eligible, d.Name)
 		}
-		all = append(all, d.Name)
 	}
-	if len(to) == 0 {
-		return all, nil
+	for _, w := range want {
+		switch {
+		case slices.Contains(eligible, w):
+		case slices.Contains(names, w):
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("destination %q is the primary: backups are written there, not copied to it", w), activities.ErrTypeBadInput, nil)
+		default:
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("destination %q is not configured (configured: %s)", w, strings.Join(names, ", ")), activities.ErrTypeBadInput, nil)
+		}
+	}
+	if len(want) == 0 {
+		return eligible, nil
 	}
 	var out []string
-	for _, t := range to {
-		switch {
-		case t == primary:
-			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("destination %q is the primary: backups are written there, not copied to it", t), activities.ErrTypeBadInput, nil)
-		case !slices.Contains(all, t):
-			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("destination %q is not configured (configured: %s)", t, strings.Join(names, ", ")), activities.ErrTypeBadInput, nil)
-		case !slices.Contains(out, t):
-			out = append(out, t)
+	for _, n := range eligible {
+		if slices.Contains(want, n) {
+			out = append(out, n)
 		}
 	}
 	return out, nil
