@@ -128,6 +128,8 @@ type ForgetInput struct {
 	Destination string    `json:"destination"`
 	BackupID    string    `json:"backup_id"`
 	Now         time.Time `json:"now"`
+	// Reason is recorded in the backup's tombstone.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ForgetOutput reports what was deleted.
@@ -181,6 +183,15 @@ func (a *StorageActivities) ForgetBackup(ctx context.Context, in ForgetInput) (F
 		return out, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("refusing to forget backup %s on %q: %s depend(s) on it; forget them first", in.BackupID, d.Name, strings.Join(others, ", ")),
 			ErrTypeBadInput, nil)
+	}
+	// The tombstone keeps the history's hash chain whole through this
+	// removal; it goes first, so a run cut short leaves no unexplained gap.
+	reason := in.Reason
+	if reason == "" {
+		reason = "forgotten on request"
+	}
+	if err := repository.WriteTombstone(ctx, d.Bucket, a.Keeper, in.Database, in.BackupID, reason, now); err != nil && !repository.IsNotFound(err) {
+		return out, boundary(fmt.Errorf("record the removal of %s: %w", in.BackupID, err))
 	}
 	dest := destinations.Destination{Name: d.Name, Lock: destinations.Lock{Mode: d.LockMode, Period: d.LockPeriod}}
 	manifest := repository.ManifestKey(in.Database, in.BackupID)

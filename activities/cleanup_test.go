@@ -125,6 +125,21 @@ func TestReplicatePlanAndForget(t *testing.T) {
 	if again := plan("local", now); kept(again) != kept(local) || len(again.Decisions) != 2 {
 		t.Fatalf("a second plan differs: %+v", again.Decisions)
 	}
+	// Forgetting left tombstones: the history from the newest backup back
+	// is whole, and verification (which checks it) passes.
+	for _, id := range []string{full, incr1} {
+		if ok, _ := primary.Exists(ctx, repository.TombstoneKey("finance", id)); !ok {
+			t.Fatalf("no tombstone for forgotten %s", id)
+		}
+	}
+	if problems, err := repository.CheckHistory(ctx, primary, storage.Keeper, "finance", incr2); err != nil || len(problems) != 0 {
+		t.Fatalf("history after cleanup: %v %v", problems, err)
+	}
+	if val, err := env.ExecuteActivity(storage.VerifyBackup, VerifyInput{Database: "finance", BackupID: incr2}); err != nil {
+		t.Fatal(err)
+	} else if vout := (VerifyOutput{}); val.Get(&vout) != nil || !vout.OK {
+		t.Fatalf("verify after cleanup: %+v", vout)
+	}
 
 	// Forgetting a locked copy is refused before anything is deleted.
 	_, err := env.ExecuteActivity(storage.ForgetBackup, ForgetInput{Database: "finance", Destination: "cloud", BackupID: incr1, Now: now})

@@ -196,6 +196,13 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 	}
 	sort.Strings(heals)
 	problems = append(problems, heals...)
+	// The history's hash chain from this backup back: a backup removed or
+	// replaced behind Bulwark's back is named here.
+	if history, err := repository.CheckHistory(ctx, a.Bucket, a.Keeper, db, m.BackupID); err != nil {
+		problems = append(problems, "history: "+err.Error())
+	} else {
+		problems = append(problems, history...)
+	}
 	check, err = sqlitesrc.CheckFile(ctx, f.Name())
 	if err != nil {
 		return append(problems, err.Error()), check

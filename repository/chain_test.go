@@ -85,6 +85,9 @@ func storeBackup(t *testing.T, bucket *blob.Bucket, keeper SecretsKeeper, databa
 	m := fullManifest(database, b.id, b.img, env, refs)
 	m.Type, m.Parent = b.typ, b.parentID
 	m.PageIndex = &ObjectRef{StoredBytes: pixBytes, StoredSHA256: pixSum}
+	if m.History, err = HistoryLinkFor(ctx, bucket, database); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := WriteManifest(ctx, bucket, key, m); err != nil {
 		t.Fatal(err)
 	}

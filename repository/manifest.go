@@ -44,6 +44,9 @@ type Manifest struct {
 	// PageIndex is the object listing a hash of every page of the image,
 	// which the next incremental or differential backup compares against.
 	PageIndex *ObjectRef `json:"page_index,omitempty"`
+	// History links this backup to the one that was newest when it was
+	// written (tamper evidence; see history.go). Nil for the first.
+	History *HistoryLink `json:"history,omitempty"`
 	// FullBecause says why a backup asked to be incremental or differential
 	// was taken as a full one (no usable parent).
 	FullBecause string `json:"full_because,omitempty"`

@@ -68,7 +68,7 @@ func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, e
 			}
 			var out activities.ForgetOutput
 			err := workflow.ExecuteActivity(longActivity(ctx, activities.StorageQueue), storageActs.ForgetBackup,
-				activities.ForgetInput{Database: req.Database, Destination: name, BackupID: d.BackupID, Now: now}).Get(ctx, &out)
+				activities.ForgetInput{Database: req.Database, Destination: name, BackupID: d.BackupID, Now: now, Reason: "retention (" + plan.Policy + "): " + strings.Join(d.Reasons, "; ")}).Get(ctx, &out)
 			if err != nil {
 				// Stop on this destination: what is older may be what
 				// this backup depends on.

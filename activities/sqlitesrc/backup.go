@@ -252,11 +252,16 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		return nil, fmt.Errorf("write page index: %w", err)
 	}
 	report()
+	history, err := repository.HistoryLinkFor(ctx, opts.Bucket, opts.Database)
+	if err != nil {
+		return nil, fmt.Errorf("link to the previous backup: %w", err)
+	}
 	m := &repository.Manifest{
 		BackupID:    opts.BackupID,
 		Type:        typ,
 		Parent:      parentID,
 		FullBecause: fullBecause,
+		History:     history,
 		Database: repository.DatabaseIdentity{
 			Name: opts.Database, Engine: "sqlite", Path: opts.Path, Host: opts.Host,
 			JournalMode: snap.JournalMode, SQLiteVersion: snap.Version,
