@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"encoding/hex"
 	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
@@ -149,3 +150,14 @@ func DecodePayload(payload []byte, wantPageSize int) (PageSet, error) {
 // isChunkObject reports whether b starts like a chunk object; used by tests
 // and diagnostics.
 func isChunkObject(b []byte) bool { return bytes.HasPrefix(b, []byte(chunkMagic)) }
+
+// sealTagSize is the length of the AES-GCM tag that ends every sealed chunk.
+const sealTagSize = 16
+
+// sealTag returns the hex AES-GCM tag of a sealed chunk object.
+func sealTag(object []byte) string {
+	if len(object) < sealTagSize {
+		return ""
+	}
+	return hex.EncodeToString(object[len(object)-sealTagSize:])
+}

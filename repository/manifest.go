@@ -79,6 +79,13 @@ type ChunkRef struct {
 	PageCount    int    `json:"page_count"`
 	StoredBytes  int64  `json:"stored_bytes"`
 	StoredSHA256 string `json:"stored_sha256"` // of the object bytes: checkable without the key
+	// SealTag is the object's AES-GCM tag (its last 16 bytes, hex). A
+	// restore, which authenticates every chunk anyway, compares it instead
+	// of hashing the object: a chunk that authenticates and carries this
+	// tag is the object the manifest recorded, without a SHA-256 pass
+	// (0.5 s of CPU in a 7-backup chain restore of 1 GiB). Empty in
+	// manifests written before it existed; they are checked by hash.
+	SealTag string `json:"seal_tag,omitempty"`
 }
 
 // ObjectRef names a stored object by size and hash.
@@ -207,6 +214,9 @@ func (m *Manifest) check() error {
 		}
 		if len(c.StoredSHA256) != 64 {
 			return bad("chunk %d has no object hash", i)
+		}
+		if _, err := hex.DecodeString(c.SealTag); err != nil || (c.SealTag != "" && len(c.SealTag) != 2*sealTagSize) {
+			return bad("chunk %d has a malformed seal tag", i)
 		}
 		pagesSeen += int64(c.PageCount)
 	}

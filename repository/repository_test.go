@@ -1162,7 +1162,7 @@ func copyBackup(t *testing.T, bucket *blob.Bucket, key *DataKey, m *Manifest, to
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(obj)
-		c.Chunks[i].StoredBytes, c.Chunks[i].StoredSHA256 = int64(len(obj)), hex.EncodeToString(sum[:])
+		c.Chunks[i].StoredBytes, c.Chunks[i].StoredSHA256, c.Chunks[i].SealTag = int64(len(obj)), hex.EncodeToString(sum[:]), sealTag(obj)
 	}
 	return &c
 }

@@ -218,7 +218,7 @@ func (w *ChunkWriter) store(enc *zstd.Encoder, job chunkJob, compressed, sealed 
 			// it is intact. A damaged one is uploaded again.
 			if o.Key.equalChunkMAC(o.BackupID, ref.Index, *compressed, chunkTag(obj)) && w.intact(obj, ref.Index) {
 				sum := sha256.Sum256(obj)
-				ref.StoredBytes, ref.StoredSHA256 = int64(len(obj)), hex.EncodeToString(sum[:])
+				ref.StoredBytes, ref.StoredSHA256, ref.SealTag = int64(len(obj)), hex.EncodeToString(sum[:]), sealTag(obj)
 				return ref, true, nil
 			}
 		}
@@ -230,6 +230,7 @@ func (w *ChunkWriter) store(enc *zstd.Encoder, job chunkJob, compressed, sealed 
 	sum := sha256.Sum256(*sealed)
 	ref.StoredBytes = int64(len(*sealed))
 	ref.StoredSHA256 = hex.EncodeToString(sum[:])
+	ref.SealTag = sealTag(*sealed)
 	dir, err := putObject(w.ctx, o.Bucket, key, *sealed, false)
 	if err != nil {
 		return ref, false, fmt.Errorf("upload chunk %d: %w", ref.Index, err)
