@@ -1,11 +1,11 @@
 package repository
 
 import (
-	"encoding/hex"
 	"bytes"
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 )
 
