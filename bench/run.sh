@@ -122,6 +122,15 @@ done
 cmp -s "$DB" "$OUT/restored.db" && chain_same=identical || chain_same=DIFFERS
 rm -f "$OUT"/restored.db*
 rf_s=$(median "${rf[@]}"); rc_s=$(median "${rc[@]}")
+# The issue sizes its byte target for "about 15% of pages": on this
+# database 1% of the rows touch a quarter of the pages (43 rows a page), so
+# the same measurement is also made at the row share that touches ~15%.
+sqlite3 "$DB" "UPDATE expenses SET amount_pence = amount_pence + 1 WHERE abs(random()) % 200 = 0; PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+warm "$DB"
+store_before=$(du -sb "$store" | cut -f1)
+"$BIN/bulwark-bench" backup -type incremental -db "$DB" -store "$store" -key "$key" > "$OUT/incr-half.json"
+h_s=$(json "$OUT/incr-half.json" seconds); h_stored=$(( $(du -sb "$store" | cut -f1) - store_before ))
+h_changed=$(json "$OUT/incr-half.json" changed_pages); h_pages=$(json "$OUT/incr-half.json" page_count)
 rm -rf "$store" "$RESTIC_REPOSITORY"
 
 ms() { echo "scale=1; $1 / 1000000" | bc -l; }
@@ -143,5 +152,6 @@ writer max commit latency (WAL, other process, 1 ms between commits)
 incremental after updating a random 1% of expense rows ($i_changed of $i_pages pages changed, $(r "$(( i_changed * 100 ))" "$i_pages")%)
                   Bulwark incremental $(printf '%6.2f' "$i_s") s, $(mib "$i_stored") MiB added, $(echo "scale=0; $i_stored / $i_changed" | bc) bytes per changed page   (target ≤ 1.5 s, ≤ 80 MiB)
                   restic 2nd backup   $(printf '%6.2f' "$restic_s") s, $(mib "$restic_added") MiB added → Bulwark $(r "$restic_s" "$i_s")× faster, $(r "$restic_added" "$i_stored")× fewer bytes
+                  after 0.5% of the rows ($h_changed of $h_pages pages, $(r "$(( h_changed * 100 ))" "$h_pages")%): $(printf '%6.2f' "$h_s") s, $(mib "$h_stored") MiB added
 chain restore     full + 6 incrementals $(printf '%6.2f' "$rc_s") s vs full alone $(printf '%6.2f' "$rf_s") s (medians of 3) → $(r "$rc_s" "$rf_s")×   (target ≤ 1.5×); result $chain_same to the live file
 REPORT
