@@ -139,6 +139,10 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 	for _, h := range chainHeals {
 		onHeal(h)
 	}
+	// The page indexes of the older backups: the next backup on this chain
+	// reads them, merged with this backup's. A page index healed here is
+	// reported once, even when the comparison below reads it again.
+	indexHealed := map[string]bool{}
 	if len(fallbacks) > 0 {
 		for _, l := range chain[:len(chain)-1] {
 			hs, err := repository.CheckPageIndexFrom(ctx, sources, l, repository.HealOptions{})
@@ -146,6 +150,7 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 				return damaged(err)
 			}
 			for _, h := range hs {
+				indexHealed[h.Key] = true
 				onHeal(h)
 			}
 		}
@@ -184,9 +189,14 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 		problems = append(problems, fmt.Sprintf("image hash %s differs from the manifest's %s", sum, m.ImageDigest()))
 	}
 	if m.PageIndex != nil {
-		page, hs, err := repository.PageIndexMismatchFrom(ctx, sources, chain[len(chain)-1], f, repository.HealOptions{})
+		// The backup's page index lists only what changed since its parent
+		// (unless it is a full backup or an older one): the hashes of the
+		// whole image are merged along the chain.
+		page, hs, err := repository.PageIndexMismatchFrom(ctx, sources, chain, f, repository.HealOptions{})
 		for _, h := range hs {
-			onHeal(h)
+			if !indexHealed[h.Key] {
+				onHeal(h)
+			}
 		}
 		if err != nil {
 			problems = append(problems, "page index: "+err.Error())

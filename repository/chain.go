@@ -95,17 +95,20 @@ func reverse(s []string) []string {
 }
 
 // Parent is the backup a new incremental or differential backup is taken
-// against, with its data key for reading its page index.
+// against, with its data key, and its chain for reading the hashes of its
+// image (OpenChainPageIndex).
 type Parent struct {
 	Layer
+	// Chain is the parent's chain, oldest first, ending with the parent.
+	Chain []Layer
 }
 
 // FindParent chooses the parent of a new backup of type typ: the newest
 // complete backup for an incremental, the newest full backup for a
 // differential. It returns nil and the reason when there is none that can
 // be trusted — never a parent whose chain is broken, that failed its last
-// verification, or whose page index is missing or damaged — so that the
-// caller takes a full backup instead and says why.
+// verification, or whose page index (merged along its chain) is missing
+// or damaged — so that the caller takes a full backup instead and says why.
 func FindParent(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, database string, typ BackupType) (*Parent, string, error) {
 	ids, err := ListBackups(ctx, bucket, database)
 	if err != nil {
@@ -144,20 +147,20 @@ func FindParent(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, 
 			return nil, fmt.Sprintf("backup %s in the chain of %s failed its last verification", l.Manifest().BackupID, id), nil
 		}
 	}
-	parent := chain[len(chain)-1]
-	if err := checkPageIndex(ctx, bucket, parent); err != nil {
+	if err := checkChainPageIndex(ctx, bucket, chain); err != nil {
 		if isTransient(err) {
 			return nil, "", err
 		}
 		return nil, fmt.Sprintf("the page index of %s cannot be used: %v", id, err), nil
 	}
-	return &Parent{Layer: parent}, "", nil
+	return &Parent{Layer: chain[len(chain)-1], Chain: chain}, "", nil
 }
 
-// checkPageIndex reads a whole page index, authenticating every segment and
-// the object's hash.
-func checkPageIndex(ctx context.Context, bucket *blob.Bucket, l Layer) error {
-	r, err := OpenPageIndex(ctx, bucket, l.Key, l.Manifest())
+// checkChainPageIndex reads the whole page index of the last backup of
+// chain, merged along the chain: every segment of every index the merge
+// needs is authenticated and every object's hash checked.
+func checkChainPageIndex(ctx context.Context, bucket *blob.Bucket, chain []Layer) error {
+	r, err := OpenChainPageIndex(ctx, bucket, chain)
 	if err != nil {
 		return err
 	}
@@ -168,6 +171,19 @@ func checkPageIndex(ctx context.Context, bucket *blob.Bucket, l Layer) error {
 			return err
 		}
 	}
+}
+
+// checkPageIndex reads the whole page index of one backup, of either
+// format, authenticating every segment and the object's hash. A sparse
+// index is checked on its own (its bitmaps and hashes), without its chain.
+// It reports whether the index is sparse.
+func checkPageIndex(ctx context.Context, bucket *blob.Bucket, l Layer) (sparse bool, err error) {
+	f, err := openIdxFile(ctx, bucket, l.Key, l.Manifest())
+	if err != nil {
+		return false, err
+	}
+	defer f.close()
+	return f.sparse, f.drain()
 }
 
 // isTransient reports errors that say nothing about the backup itself
@@ -219,12 +235,17 @@ func Dependents(ctx context.Context, bucket *blob.Bucket, database, backupID str
 	return out, nil
 }
 
-// PageIndexMismatch compares a restored image in f with the backup's page
-// index and returns the first page that differs (0: none), so that the next
+// PageIndexMismatch compares a restored image in f with the page index of
+// the last backup of chain, merged along the chain (OpenChainPageIndex),
+// and returns the first page that differs (0: none), so that the next
 // incremental backup never trusts a page index that does not describe the
 // image.
-func PageIndexMismatch(ctx context.Context, bucket *blob.Bucket, l Layer, f io.ReaderAt) (uint32, error) {
-	page, err := pageIndexMismatch(ctx, bucket, l, f)
+func PageIndexMismatch(ctx context.Context, bucket *blob.Bucket, chain []Layer, f io.ReaderAt) (uint32, error) {
+	buckets := make([]*blob.Bucket, len(chain))
+	for i := range buckets {
+		buckets[i] = bucket
+	}
+	page, err := pageIndexMismatch(ctx, chain, buckets, f)
 	var local *localError
 	if errors.As(err, &local) {
 		return 0, local.err
@@ -232,15 +253,16 @@ func PageIndexMismatch(ctx context.Context, bucket *blob.Bucket, l Layer, f io.R
 	return page, err
 }
 
-// pageIndexMismatch is PageIndexMismatch with errors reading f marked as
-// *localError: no copy of the page index can cure them.
-func pageIndexMismatch(ctx context.Context, bucket *blob.Bucket, l Layer, f io.ReaderAt) (uint32, error) {
-	r, err := OpenPageIndex(ctx, bucket, l.Key, l.Manifest())
+// pageIndexMismatch is PageIndexMismatch reading the index of chain[i] from
+// buckets[i], with errors reading f marked as *localError: no copy of a
+// page index can cure them.
+func pageIndexMismatch(ctx context.Context, chain []Layer, buckets []*blob.Bucket, f io.ReaderAt) (uint32, error) {
+	r, err := openChainPageIndex(ctx, chain, buckets)
 	if err != nil {
 		return 0, err
 	}
 	defer r.Close()
-	page := make([]byte, l.Manifest().PageSize)
+	page := make([]byte, r.PageSize)
 	for pgno := uint32(1); ; pgno++ {
 		h, ok, err := r.Next()
 		if err != nil || !ok {

@@ -14,7 +14,7 @@ import (
 
 // FormatVersion is the version of the object format written by this code.
 // Readers reject manifests with a newer version instead of guessing.
-const FormatVersion = 2
+const FormatVersion = 3
 
 const (
 	databasesPrefix = "databases/"

@@ -505,37 +505,76 @@ func copyObject(ctx context.Context, from, to *blob.Bucket, key string, want Obj
 // CheckPageIndexFrom reads the whole page index of layer l, authenticating
 // every segment and the object's hash, from the first source whose copy is
 // intact, and reports a Heal when that is not sources[0] (written back to
-// it with opts.Repair). When no source has an intact copy the error is a
-// *NoIntactCopyError naming the key and each source's problem.
+// it with opts.Repair). Both formats are checked on their own: a sparse
+// index's bitmaps and hashes authenticate without its chain. When no
+// source has an intact copy the error is a *NoIntactCopyError naming the
+// key and each source's problem.
 func CheckPageIndexFrom(ctx context.Context, sources []Source, l Layer, opts HealOptions) ([]Heal, error) {
-	h, err := healPageIndex(ctx, sources, l, opts, func(s Source) error {
-		return checkPageIndex(ctx, s.Bucket, l)
+	_, h, err := healPageIndex(ctx, sources, l, opts, func(s Source) error {
+		_, err := checkPageIndex(ctx, s.Bucket, l)
+		return err
 	})
 	return h, err
 }
 
-// PageIndexMismatchFrom is PageIndexMismatch reading the page index from the
-// first source whose copy is intact (see CheckPageIndexFrom). An error
-// reading f is returned as it is.
-func PageIndexMismatchFrom(ctx context.Context, sources []Source, l Layer, f io.ReaderAt, opts HealOptions) (uint32, []Heal, error) {
-	var page uint32
-	h, err := healPageIndex(ctx, sources, l, opts, func(s Source) error {
-		var err error
-		page, err = pageIndexMismatch(ctx, s.Bucket, l, f)
-		return err
-	})
-	return page, h, err
+// PageIndexMismatchFrom is PageIndexMismatch over several copies: it
+// compares f with the page index of the last backup of chain, merged along
+// the chain. It reads every index from sources[0]; when one of them is
+// damaged there, it finds the first source with an intact copy of each
+// index the merge needs (newest first, down to the first that lists every
+// page, as in CheckPageIndexFrom, with a Heal for each taken from
+// elsewhere) and compares again. An error reading f is returned as it is.
+func PageIndexMismatchFrom(ctx context.Context, sources []Source, chain []Layer, f io.ReaderAt, opts HealOptions) (uint32, []Heal, error) {
+	if len(sources) == 0 {
+		return 0, nil, fmt.Errorf("%w: no source to read the page index from", ErrBadInput)
+	}
+	buckets := make([]*blob.Bucket, len(chain))
+	for i := range buckets {
+		buckets[i] = sources[0].Bucket
+	}
+	page, err := pageIndexMismatch(ctx, chain, buckets, f)
+	var local *localError
+	if errors.As(err, &local) {
+		return 0, nil, local.err
+	}
+	if err == nil || !isDamage(err) || len(sources) == 1 {
+		return page, nil, err
+	}
+	var heals []Heal
+	for i := len(chain) - 1; i >= 0; i-- {
+		var sparse bool
+		at, h, err := healPageIndex(ctx, sources, chain[i], opts, func(s Source) error {
+			var err error
+			sparse, err = checkPageIndex(ctx, s.Bucket, chain[i])
+			return err
+		})
+		heals = append(heals, h...)
+		if err != nil {
+			return 0, heals, err
+		}
+		buckets[i] = sources[at].Bucket
+		if !sparse {
+			break
+		}
+	}
+	page, err = pageIndexMismatch(ctx, chain, buckets, f)
+	if errors.As(err, &local) {
+		return 0, heals, local.err
+	}
+	return page, heals, err
 }
 
-func healPageIndex(ctx context.Context, sources []Source, l Layer, opts HealOptions, try func(Source) error) ([]Heal, error) {
+// healPageIndex finds the first source on which try succeeds for l's page
+// index and returns its position, with a Heal when it is not the first.
+func healPageIndex(ctx context.Context, sources []Source, l Layer, opts HealOptions, try func(Source) error) (int, []Heal, error) {
 	if len(sources) == 0 {
-		return nil, fmt.Errorf("%w: no source to read the page index from", ErrBadInput)
+		return -1, nil, fmt.Errorf("%w: no source to read the page index from", ErrBadInput)
 	}
 	m := l.Manifest()
 	key := PageIndexKey(m.Database.Name, m.BackupID)
 	at, h, err := firstIntact(ctx, sources, key, m.BackupID, try)
 	if err != nil || h == nil {
-		return nil, err
+		return at, nil, err
 	}
 	if opts.Repair {
 		if err := copyObject(ctx, sources[at].Bucket, sources[0].Bucket, key, *m.PageIndex); err != nil {
@@ -544,5 +583,5 @@ func healPageIndex(ctx context.Context, sources []Source, l Layer, opts HealOpti
 			h.Repaired = true
 		}
 	}
-	return []Heal{*h}, nil
+	return at, []Heal{*h}, nil
 }

@@ -97,8 +97,9 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		return nil, err
 	}
 
-	// An incremental or differential backup compares every page with its
-	// parent's page index; without a usable parent it becomes a full one.
+	// An incremental or differential backup compares every page with the
+	// hashes of its parent's image (the parent's page index merged along its
+	// chain); without a usable parent it becomes a full one.
 	typ, fullBecause := opts.Type, ""
 	var parentIndex *repository.PageIndexReader
 	var parentID string
@@ -115,7 +116,7 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		case parent.Manifest().PageSize != snap.PageSize:
 			fullBecause = fmt.Sprintf("the page size changed from %d to %d since %s", parent.Manifest().PageSize, snap.PageSize, parent.Manifest().BackupID)
 		default:
-			parentIndex, err = repository.OpenPageIndex(ctx, opts.Bucket, parent.Key, parent.Manifest())
+			parentIndex, err = repository.OpenChainPageIndex(ctx, opts.Bucket, parent.Chain)
 			if err != nil {
 				return nil, fmt.Errorf("open the page index of %s: %w", parent.Manifest().BackupID, err)
 			}
@@ -137,7 +138,13 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	pix, err := repository.NewPageIndexWriter(ctx, opts.Bucket, key, opts.Database, opts.BackupID, snap.PageSize, uint64(snap.PageCount))
+	// A full backup's page index lists every page; that of an incremental
+	// or differential only the pages that differ from the parent's image.
+	newPageIndex := repository.NewPageIndexWriter
+	if parentIndex != nil {
+		newPageIndex = repository.NewSparsePageIndexWriter
+	}
+	pix, err := newPageIndex(ctx, opts.Bucket, key, opts.Database, opts.BackupID, snap.PageSize, uint64(snap.PageCount))
 	if err != nil {
 		cw.Abort(err)
 		_, _, _ = cw.Close()
@@ -194,19 +201,22 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 	var changedPages int64
 	err = snap.Pages(ctx, func(pgno uint32, data []byte) error {
 		read += int64(len(data))
-		h := repository.HashPage(data)
+		h := repository.HashPage(data) // every page's: the image hash covers them all
 		image.AddPageHash(h)
-		if err := pix.Add(h); err != nil {
-			return fmt.Errorf("page index: %w", err)
-		}
 		if parentIndex != nil {
 			old, ok, err := parentIndex.Next()
 			if err != nil {
 				return fmt.Errorf("read the page index of %s: %w", parentID, err)
 			}
 			if ok && old == h {
+				if err := pix.AddUnchanged(); err != nil {
+					return fmt.Errorf("page index: %w", err)
+				}
 				return nil // unchanged since the parent
 			}
+		}
+		if err := pix.Add(h); err != nil {
+			return fmt.Errorf("page index: %w", err)
 		}
 		changedPages++
 		if buf == nil {
