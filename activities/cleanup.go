@@ -61,28 +61,20 @@ func (a *StorageActivities) PlanCleanup(ctx context.Context, in CleanupInput) (C
 		plan.Skipped = "no retention policy: every backup is kept"
 		return plan, nil
 	}
-	ids, err := repository.ListBackups(ctx, d.Bucket, in.Database)
+	sized, err := a.sizedBackups(ctx, d, in.Database)
 	if err != nil {
 		return plan, err
 	}
+	// Unreadable manifests are left out by sizedBackups: retention must not
+	// delete what it cannot describe. Verify reports them.
 	var backups []retention.Backup
 	types := map[string]string{}
-	for _, id := range ids {
-		b, err := repository.ReadBackup(ctx, d.Bucket, in.Database, id)
-		if err != nil {
-			// An unreadable manifest is kept out of the plan: retention
-			// must not delete what it cannot describe. Verify reports it.
-			continue
-		}
-		m := b.Manifest
-		rb := retention.Backup{ID: id, Type: string(m.Type), Parent: m.Parent, Time: m.SnapshotAt}
-		if rec, err := repository.LatestVerifyRecord(ctx, d.Bucket, in.Database, id); err == nil && rec != nil && rec.OK {
-			rb.Verified = true
-		}
-		if until, err := a.lockedUntil(ctx, d, in.Database, id); err == nil {
+	for _, sb := range sized {
+		rb := sb.Backup
+		if until, err := a.lockedUntil(ctx, d, in.Database, rb.ID); err == nil {
 			rb.LockedUntil = until
 		}
-		types[id] = rb.Type
+		types[rb.ID] = rb.Type
 		backups = append(backups, rb)
 	}
 	decisions, err := retention.Plan(backups, d.Retention, in.Now)

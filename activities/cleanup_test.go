@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,52 @@ func TestReplicatePlanAndForget(t *testing.T) {
 	}
 	if ids, _ := repository.ListBackups(ctx, cloud, "finance"); len(ids) != 1 || ids[0] != full {
 		t.Fatalf("cloud holds %v", ids)
+	}
+}
+
+// Capacity sizes what each destination really holds (every object of every
+// backup, counted on disk independently here) and projects its policy.
+func TestCapacityReportsRealSizes(t *testing.T) {
+	path := newDatabase(t)
+	acts, primary := newActivities(t, path)
+	storage := &StorageActivities{
+		Bucket: primary, Keeper: acts.Keeper.Keeper, Worker: "test",
+		Destinations: []Destination{{Name: "local", Role: "primary", Bucket: primary, Retention: retention.Policy{KeepDaily: 7}}},
+	}
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestActivityEnvironment()
+	env.RegisterActivity(storage)
+	day := time.Date(2026, 11, 1, 2, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		backupAt(t, acts, path, repository.BackupFull, day.Add(time.Duration(i)*24*time.Hour), fmt.Sprintf("%08x", i+1))
+	}
+	val, err := env.ExecuteActivity(storage.Capacity, CapacityInput{Database: "finance", Now: day.Add(10 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out CapacityOutput
+	val.Get(&out)
+	if len(out.Rows) != 1 || out.Rows[0].Error != "" {
+		t.Fatalf("rows %+v", out.Rows)
+	}
+	rep := out.Rows[0].Report
+	var onDisk int64
+	ids, _ := repository.ListBackups(context.Background(), primary, "finance")
+	for _, id := range ids {
+		objs, err := repository.BackupObjects(context.Background(), primary, "finance", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range objs {
+			onDisk += o.Size
+		}
+	}
+	if rep.Backups != 10 || rep.StoredBytes != onDisk {
+		t.Fatalf("report %d backups, %d bytes; the store holds 10 backups, %d bytes", rep.Backups, rep.StoredBytes, onDisk)
+	}
+	// Ten equal daily fulls kept 7 days: the need is seven of them.
+	per := onDisk / 10
+	if rep.Projected < 7*per*9/10 || rep.Projected > 7*per*11/10 {
+		t.Fatalf("projected %d, want about 7 × %d", rep.Projected, per)
 	}
 }

@@ -205,6 +205,12 @@ databases:
 	if out := c.mustCLI("list", "finance"); !strings.Contains(out, "local,cloud,nas") {
 		t.Fatalf("list does not show the locations:\n%s", out)
 	}
+	capOut := c.mustCLI("capacity")
+	for _, want := range []string{"RECOMMENDED", "local", "nas", "cloud", "keep_last 1"} {
+		if !strings.Contains(capOut, want) {
+			t.Fatalf("capacity output lacks %q:\n%s", want, capOut)
+		}
+	}
 	out := c.mustCLI("forget", "finance", "--dry-run")
 	for _, want := range []string{"nas (keep_last 1):", id, "keep", "last 1", "local", "no retention policy"} {
 		if !strings.Contains(out, want) {

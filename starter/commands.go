@@ -587,3 +587,67 @@ func cmdForget(ctx context.Context, g *globals, args []string) error {
 	}
 	return werr
 }
+
+func cmdCapacity(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("capacity", flag.ContinueOnError)
+	g.register(fs)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("capacity takes at most one database name")
+	}
+	s, err := connect(g)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	req := workflows.CapacityRequest{}
+	if len(pos) == 1 {
+		db, err := s.cfg.Database(pos[0])
+		if err != nil {
+			return err
+		}
+		req.Database = db.Name
+	}
+	opts := listOptions()
+	opts.ID = strings.Replace(opts.ID, "list/", "capacity/", 1)
+	run, err := s.c.ExecuteWorkflow(ctx, opts, workflows.CapacityWorkflow, req)
+	if err != nil {
+		return fmt.Errorf("start capacity report: %w", err)
+	}
+	var out activities.CapacityOutput
+	if err := s.wait(ctx, run, "capacity", &out); err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g, out)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "DESTINATION\tDATABASE\tBACKUPS\tSTORED\tGROWTH/DAY\tPOLICY\tNEEDS (STEADY)\tIN 1 YEAR\tRECOMMENDED")
+	var notes []string
+	for _, r := range out.Rows {
+		if r.Error != "" {
+			fmt.Fprintf(tw, "%s\t%s\t0\t-\t-\t%s\t-\t-\t-\n", r.Destination, r.Database, r.Policy)
+			notes = append(notes, fmt.Sprintf("%s/%s: %s", r.Destination, r.Database, r.Error))
+			continue
+		}
+		rep := r.Report
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Destination, r.Database, rep.Backups, humanBytes(rep.StoredBytes),
+			humanBytes(int64(rep.GrowthPerDay)), r.Policy, humanBytes(rep.Projected), humanBytes(rep.ProjectedIn1Y), humanBytes(rep.Recommended))
+		if rep.Schedule != "" {
+			notes = append(notes, fmt.Sprintf("%s/%s: schedule seen: %s", r.Destination, r.Database, rep.Schedule))
+		}
+		for _, n := range rep.Notes {
+			notes = append(notes, fmt.Sprintf("%s/%s: %s", r.Destination, r.Database, n))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		fmt.Fprintln(g.stdout, "  "+n)
+	}
+	return nil
+}

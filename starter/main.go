@@ -36,6 +36,8 @@ Usage:
   bulwark forget <database> [--destination <name>] [--dry-run]
                                    apply each destination's retention (GFS, chain-aware);
                                    --dry-run prints every backup with the rule that keeps it
+  bulwark capacity [<database>]    bytes per destination and database, growth per day, and the
+                                   space each destination's retention will need (projected)
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
   bulwark status <workflow-id>     what a running workflow is doing or waiting for
 
@@ -137,6 +139,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdReplicate(ctx, g, rest)
 	case "forget":
 		return cmdForget(ctx, g, rest)
+	case "capacity":
+		return cmdCapacity(ctx, g, rest)
 	case "restore-table":
 		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":

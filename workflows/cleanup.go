@@ -3,6 +3,7 @@ package workflows
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -82,4 +83,27 @@ func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, e
 		return res, temporal.NewApplicationError("cleanup incomplete: "+strings.Join(res.Failed, "; "), "CleanupFailed", res)
 	}
 	return res, nil
+}
+
+// CapacityRequest asks for the capacity report of one database, or of all
+// ("").
+type CapacityRequest struct {
+	Database string `json:"database,omitempty"`
+}
+
+// CapacityWorkflow reports, per destination and database, what is stored,
+// its growth per day, and the space the retention policy will need. It is
+// a workflow so that clients need no storage credentials.
+func CapacityWorkflow(ctx workflow.Context, req CapacityRequest) (activities.CapacityOutput, error) {
+	var out activities.CapacityOutput
+	// It lists and sizes every backup and simulates each policy: minutes on
+	// a large repository, with nothing to heartbeat or resume.
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           activities.StorageQueue,
+		StartToCloseTimeout: 30 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3, NonRetryableErrorTypes: nonRetryable},
+	})
+	err := workflow.ExecuteActivity(actx, storageActs.Capacity,
+		activities.CapacityInput{Database: req.Database, Now: workflow.Now(ctx)}).Get(ctx, &out)
+	return out, err
 }
