@@ -441,7 +441,7 @@ func checkStoredObjects(ctx context.Context, bucket *blob.Bucket, b *Backup) ([]
 		key := ChunkKey(database, backupID, c.Index)
 		buf, err = getObject(ctx, bucket, key, MaxChunkBytes, buf)
 		if err == nil {
-			err = checkStoredHash(key, "chunk", buf, ObjectRef{StoredBytes: c.StoredBytes, StoredSHA256: c.StoredSHA256})
+			err = checkStoredHash(key, fmt.Sprintf("chunk %d", c.Index), buf, ObjectRef{StoredBytes: c.StoredBytes, StoredSHA256: c.StoredSHA256})
 		}
 		if err := note(key, err); err != nil {
 			return problems, err
