@@ -244,6 +244,7 @@ func Plan(backups []Backup, p Policy, now time.Time) ([]Decision, error) {
 		}
 	}
 
+	orphans := orphanNotes(bs, parent)
 	decisions := make([]Decision, len(bs))
 	for i, b := range bs {
 		d := Decision{ID: b.ID, Keep: keep[i]}
@@ -252,7 +253,7 @@ func Plan(backups []Backup, p Policy, now time.Time) ([]Decision, error) {
 		} else {
 			d.Reasons = []string{"no rule keeps it"}
 		}
-		if note := orphanNote(bs, i, parent); note != "" {
+		if note := orphans[i]; note != "" {
 			d.Reasons = append(d.Reasons, note)
 		}
 		decisions[i] = d
@@ -349,23 +350,29 @@ func isoWeek(t time.Time) string {
 	return fmt.Sprintf("%04d-W%02d", year, week)
 }
 
-// orphanNote says whether bs[i]'s chain is broken, and where.
-func orphanNote(bs []Backup, i int, parent func(int) (int, bool)) string {
-	j := i
-	for {
-		if bs[j].Type == TypeFull {
-			return ""
+// orphanNotes says, for every backup, whether its chain is broken and
+// where. Parents are older, so they come later in bs (newest first): one
+// pass from the oldest settles each backup from its parent's answer, where
+// walking every chain would cost its length per backup (hourly
+// incrementals make chains of hundreds).
+func orphanNotes(bs []Backup, parent func(int) (int, bool)) []string {
+	missing := make([]string, len(bs)) // the id whose absence breaks the chain
+	notes := make([]string, len(bs))
+	for i := len(bs) - 1; i >= 0; i-- {
+		if bs[i].Type == TypeFull {
+			continue
 		}
-		k, ok := parent(j)
-		if !ok {
-			break
+		j, ok := parent(i)
+		switch {
+		case !ok:
+			missing[i] = bs[i].Parent
+			notes[i] = "orphan: parent " + bs[i].Parent + " is missing"
+		case missing[j] != "":
+			missing[i] = missing[j]
+			notes[i] = "orphan: ancestor " + missing[j] + " is missing"
 		}
-		j = k
 	}
-	if j == i {
-		return "orphan: parent " + bs[i].Parent + " is missing"
-	}
-	return "orphan: ancestor " + bs[j].Parent + " is missing"
+	return notes
 }
 
 // formatDuration writes 48h as "48h" rather than "48h0m0s".
