@@ -569,7 +569,12 @@ func writeChunk(f *os.File, m *Manifest, finalPages int64, written *pageBitmap, 
 		}
 		i = j
 	}
-	if len(set.Pages) > 0 && int64(set.Pages[0]) <= finalPages {
+	// Early writeback pays for a full backup's chunks, which are one
+	// contiguous range each. An incremental's pages are scattered: starting
+	// writeback on them issues small scattered writes that the final fsync
+	// would have merged (a 7-backup chain restored in 3.1 s with it, 2.5 s
+	// without, on a 1 GiB database).
+	if !claim && len(set.Pages) > 0 && int64(set.Pages[0]) <= finalPages {
 		startWriteback(f, int64(set.Pages[0]-1)*int64(m.PageSize), int64(len(set.Data)))
 	}
 	return nil
