@@ -343,3 +343,40 @@ func (a *StorageActivities) ResolveBackup(ctx context.Context, in ResolveInput) 
 	}
 	return ResolveOutput{}, boundary(fmt.Errorf("%w: database %s has no backup at or before %s", repository.ErrNotFound, in.Database, until.Format(time.RFC3339)))
 }
+
+// NewestVerifiedInput names a database.
+type NewestVerifiedInput struct {
+	Database string `json:"database"`
+}
+
+// NewestVerifiedOutput is the newest backup that passed verification ("" when
+// none has).
+type NewestVerifiedOutput struct {
+	BackupID   string    `json:"backup_id"`
+	SnapshotAt time.Time `json:"snapshot_at"`
+}
+
+// NewestVerified finds the newest backup of a database on the primary whose
+// latest verification passed: the point a restore could return to now, the
+// measure of the recovery point objective.
+func (a *StorageActivities) NewestVerified(ctx context.Context, in NewestVerifiedInput) (NewestVerifiedOutput, error) {
+	if err := repository.ValidateDatabaseName(in.Database); err != nil {
+		return NewestVerifiedOutput{}, boundary(err)
+	}
+	ids, err := repository.ListBackups(ctx, a.Bucket, in.Database)
+	if err != nil {
+		return NewestVerifiedOutput{}, err
+	}
+	for i := len(ids) - 1; i >= 0; i-- {
+		rec, err := repository.LatestVerifyRecord(ctx, a.Bucket, in.Database, ids[i])
+		if err != nil || rec == nil || !rec.OK {
+			continue
+		}
+		b, err := repository.ReadBackup(ctx, a.Bucket, in.Database, ids[i])
+		if err != nil {
+			continue
+		}
+		return NewestVerifiedOutput{BackupID: ids[i], SnapshotAt: b.Manifest.SnapshotAt}, nil
+	}
+	return NewestVerifiedOutput{}, nil
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,6 +49,10 @@ type Config struct {
 	// ScratchDir holds images rebuilt during verification. Default: the
 	// system temp directory.
 	ScratchDir string `yaml:"scratch_dir"`
+	// TimeZone is the IANA zone schedules are read in (default UTC).
+	TimeZone string `yaml:"timezone"`
+	// Schedules become Temporal Schedules (`bulwark schedules apply`).
+	Schedules []Schedule `yaml:"schedules"`
 
 	// Dir is the directory of the config file; relative paths resolve
 	// against it.
@@ -95,6 +100,32 @@ func ParseByteSize(s string) (int64, error) {
 	}
 	return int64(v * float64(mult)), nil
 }
+
+// Schedule is one recurring backup pipeline run: backup (verified and
+// replicated), then cleanup.
+type Schedule struct {
+	Name     string `yaml:"name"`
+	Database string `yaml:"database"`
+	// Type is the backup type: full, incremental or differential.
+	Type string `yaml:"type"`
+	// Cron is a five-field cron expression (minute hour day-of-month month
+	// day-of-week) in the config's timezone: "0 2 * * *" is 02:00 daily.
+	Cron string `yaml:"cron"`
+	// Overlap says what happens when a run is due while the previous one
+	// still runs: skip (default), buffer_one, buffer_all, cancel_other,
+	// terminate_other or allow_all.
+	Overlap string `yaml:"overlap"`
+	// CatchupWindow is how late a run missed while the server was down may
+	// still start (default 1h).
+	CatchupWindow Duration `yaml:"catchup_window"`
+	// Cleanup applies retention after the backup (default true).
+	Cleanup *bool `yaml:"cleanup"`
+	// Paused schedules exist but do not fire.
+	Paused bool `yaml:"paused"`
+}
+
+// CleanupAfter reports whether the pipeline applies retention.
+func (s Schedule) CleanupAfter() bool { return s.Cleanup == nil || *s.Cleanup }
 
 // Destination roles, in replication order.
 const (
@@ -170,6 +201,9 @@ type Database struct {
 	Path   string `yaml:"path"`
 	Host   string `yaml:"host"`
 	Verify *bool  `yaml:"verify_after_backup"`
+	// RPO is the recovery point objective: scheduled runs alert when the
+	// newest verified backup is older (0: no check).
+	RPO Duration `yaml:"rpo"`
 }
 
 // VerifyAfterBackup reports whether backups of d are verified right away
@@ -372,6 +406,9 @@ func (c *Config) normalize() error {
 	if c.Restore.ApprovalTimeout < 0 {
 		return c.fail("restore.approval_timeout", "must not be negative")
 	}
+	if err := c.normalizeSchedules(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -459,6 +496,96 @@ func (c *Config) normalizeDestinations() error {
 	rank := map[string]int{RolePrimary: 0, RoleSecondary: 1, RoleTertiary: 2}
 	sort.SliceStable(c.Destinations, func(i, j int) bool { return rank[c.Destinations[i].Role] < rank[c.Destinations[j].Role] })
 	c.Destination = c.Destinations[0].URL
+	return nil
+}
+
+var overlapPolicies = []string{"skip", "buffer_one", "buffer_all", "cancel_other", "terminate_other", "allow_all"}
+
+// normalizeSchedules checks the schedules: unique names, a configured
+// database, a backup type, a cron expression of five fields in range.
+func (c *Config) normalizeSchedules() error {
+	if c.TimeZone == "" {
+		c.TimeZone = "UTC"
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil {
+		return c.fail("timezone", "%q is not an IANA time zone such as UTC or Europe/London", c.TimeZone)
+	}
+	seen := map[string]bool{}
+	for i := range c.Schedules {
+		s := &c.Schedules[i]
+		field := fmt.Sprintf("schedules[%d]", i)
+		if !namePattern.MatchString(s.Name) {
+			return c.fail(field+".name", "%q must be 1-63 characters of a-z, 0-9, '-' or '_'; for example %q", s.Name, suggestName(s.Name))
+		}
+		if seen[s.Name] {
+			return c.fail(field+".name", "%q is used twice; schedule names must be unique", s.Name)
+		}
+		seen[s.Name] = true
+		if _, err := c.Database(s.Database); err != nil {
+			return c.fail(field+".database", "%q is not a configured database", s.Database)
+		}
+		switch s.Type {
+		case "full", "incremental", "differential":
+		case "":
+			return c.fail(field+".type", "missing; set it to full, incremental or differential")
+		default:
+			return c.fail(field+".type", "%q is not one of full, incremental, differential", s.Type)
+		}
+		if err := checkCron(s.Cron); err != nil {
+			return c.fail(field+".cron", "%v", err)
+		}
+		if s.Overlap == "" {
+			s.Overlap = "skip"
+		}
+		if !slices.Contains(overlapPolicies, s.Overlap) {
+			return c.fail(field+".overlap", "%q is not one of %s", s.Overlap, strings.Join(overlapPolicies, ", "))
+		}
+		if s.CatchupWindow < 0 {
+			return c.fail(field+".catchup_window", "must not be negative")
+		}
+		if s.CatchupWindow == 0 {
+			s.CatchupWindow = Duration(time.Hour)
+		}
+	}
+	return nil
+}
+
+// checkCron accepts five fields, each *, a number, a range a-b, a list
+// a,b,c or a step */n or a-b/n, within the field's range; day-of-week 0-7
+// (0 and 7 are Sunday) or sun-sat.
+func checkCron(expr string) error {
+	fields := strings.Fields(expr)
+	if len(fields) != 5 {
+		return fmt.Errorf("%q is not a cron expression of five fields (minute hour day-of-month month day-of-week), such as \"0 2 * * *\" for 02:00 daily", expr)
+	}
+	names := []string{"minute", "hour", "day of month", "month", "day of week"}
+	limits := [][2]int{{0, 59}, {0, 23}, {1, 31}, {1, 12}, {0, 7}}
+	days := strings.NewReplacer("sun", "0", "mon", "1", "tue", "2", "wed", "3", "thu", "4", "fri", "5", "sat", "6")
+	for i, f := range fields {
+		if i == 4 {
+			f = days.Replace(strings.ToLower(f))
+		}
+		for _, part := range strings.Split(f, ",") {
+			rng, step, hasStep := strings.Cut(part, "/")
+			if hasStep {
+				if n, err := strconv.Atoi(step); err != nil || n < 1 {
+					return fmt.Errorf("%s field %q: step %q is not a positive number", names[i], fields[i], step)
+				}
+			}
+			if rng == "*" {
+				continue
+			}
+			lo, hi, isRange := strings.Cut(rng, "-")
+			if !isRange {
+				hi = lo
+			}
+			a, errA := strconv.Atoi(lo)
+			b, errB := strconv.Atoi(hi)
+			if errA != nil || errB != nil || a > b || a < limits[i][0] || b > limits[i][1] {
+				return fmt.Errorf("%s field %q: %q is outside %d-%d", names[i], fields[i], rng, limits[i][0], limits[i][1])
+			}
+		}
+	}
 	return nil
 }
 

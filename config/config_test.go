@@ -449,6 +449,30 @@ func TestInvalidConfigs(t *testing.T) {
 			field: "destinations[0].object_lock.mode", want: []string{`"forever"`, "governance, compliance"},
 		},
 		{
+			name: "a schedule of an unknown database", yaml: dest + keeper + "databases:\n  - name: finance\n    path: /srv/finance.db\nschedules:\n  - name: daily\n    database: ledger\n    type: full\n    cron: 0 2 * * *\n",
+			field: "schedules[0].database", want: []string{`"ledger"`, "not a configured database"},
+		},
+		{
+			name: "a schedule without a type", yaml: dest + keeper + "databases:\n  - name: finance\n    path: /srv/finance.db\nschedules:\n  - name: daily\n    database: finance\n    cron: 0 2 * * *\n",
+			field: "schedules[0].type", want: []string{"missing", "full, incremental or differential"},
+		},
+		{
+			name: "a cron expression of six fields", yaml: dest + keeper + "databases:\n  - name: finance\n    path: /srv/finance.db\nschedules:\n  - name: daily\n    database: finance\n    type: full\n    cron: 0 0 2 * * *\n",
+			field: "schedules[0].cron", want: []string{"five fields", "0 2 * * *"},
+		},
+		{
+			name: "an hour out of range", yaml: dest + keeper + "databases:\n  - name: finance\n    path: /srv/finance.db\nschedules:\n  - name: daily\n    database: finance\n    type: full\n    cron: 0 25 * * *\n",
+			field: "schedules[0].cron", want: []string{"hour field", "0-23"},
+		},
+		{
+			name: "an unknown overlap policy", yaml: dest + keeper + "databases:\n  - name: finance\n    path: /srv/finance.db\nschedules:\n  - name: daily\n    database: finance\n    type: full\n    cron: 0 2 * * *\n    overlap: queue\n",
+			field: "schedules[0].overlap", want: []string{`"queue"`, "skip, buffer_one"},
+		},
+		{
+			name: "an unknown time zone", yaml: dest + keeper + "timezone: Mars/Olympus\n",
+			field: "timezone", want: []string{`"Mars/Olympus"`, "IANA"},
+		},
+		{
 			name: "a file that is not YAML", yaml: "destination: [unclosed\n",
 			want: []string{"line"},
 		},
@@ -808,5 +832,39 @@ func TestDestinationShorthandIsOnePrimary(t *testing.T) {
 	}
 	if len(c.Destinations) != 1 || c.Destinations[0].Role != RolePrimary || c.Destinations[0].URL != c.Destination || !c.Destinations[0].Retention.Empty() {
 		t.Fatalf("destinations %+v", c.Destinations)
+	}
+}
+
+// The strategy's schedule table (section 2.3, SQLite rows) as a config.
+const seedSchedules = `destination: /srv/backups
+keeper: keyfile:///etc/bulwark.key
+timezone: Europe/London
+databases:
+  - name: finance
+    path: /srv/finance.db
+schedules:
+  - {name: finance-daily-full, database: finance, type: full, cron: "0 2 * * 1-6"}
+  - {name: finance-noon-differential, database: finance, type: differential, cron: "0 12 * * *"}
+  - {name: finance-weekly-full, database: finance, type: full, cron: "0 2 * * sun", overlap: buffer_one, catchup_window: 6h}
+  - {name: finance-monthly-full, database: finance, type: full, cron: "0 3 1 * *", cleanup: false}
+`
+
+func TestSchedules(t *testing.T) {
+	c, _ := mustParse(t, seedSchedules)
+	if c.TimeZone != "Europe/London" || len(c.Schedules) != 4 {
+		t.Fatalf("timezone %q, %d schedules", c.TimeZone, len(c.Schedules))
+	}
+	daily, weekly, monthly := c.Schedules[0], c.Schedules[2], c.Schedules[3]
+	if daily.Overlap != "skip" || time.Duration(daily.CatchupWindow) != time.Hour || !daily.CleanupAfter() {
+		t.Fatalf("defaults not applied: %+v", daily)
+	}
+	if weekly.Overlap != "buffer_one" || time.Duration(weekly.CatchupWindow) != 6*time.Hour {
+		t.Fatalf("weekly %+v", weekly)
+	}
+	if monthly.CleanupAfter() {
+		t.Fatal("cleanup: false was ignored")
+	}
+	if c2, _ := mustParse(t, "destination: /srv/backups\nkeeper: keyfile:///etc/bulwark.key\n"); c2.TimeZone != "UTC" {
+		t.Fatalf("default timezone %q", c2.TimeZone)
 	}
 }

@@ -27,6 +27,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflow(ListBackupsWorkflow)
 	env.RegisterWorkflow(ReplicateWorkflow)
 	env.RegisterWorkflow(CleanupWorkflow)
+	env.RegisterWorkflow(PipelineWorkflow)
 	env.RegisterActivity(&activities.SQLiteActivities{})
 	env.RegisterActivity(&activities.StorageActivities{})
 	return env
@@ -349,5 +350,59 @@ func TestCleanupDryRunAndRealRunAgree(t *testing.T) {
 	_, forgotten := run(false)
 	if strings.Join(forgotten, ",") != strings.Join(going, ",") {
 		t.Fatalf("real run forgot %v, dry run said %v", forgotten, going)
+	}
+}
+
+func TestPipelineBacksUpCleansAndChecksRPO(t *testing.T) {
+	env := newEnv(t)
+	start := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	env.OnActivity("SnapshotSQLite", mock.Anything, mock.Anything).Return(snapshotOK)
+	env.OnActivity("VerifyBackup", mock.Anything, mock.Anything).Return(activities.VerifyOutput{OK: true}, nil)
+	env.OnActivity("ListDestinations", mock.Anything).Return([]activities.DestinationInfo{{Name: "local", Role: "primary"}}, nil)
+	env.OnActivity("PlanCleanup", mock.Anything, mock.Anything).Return(activities.CleanupPlan{Destination: "local"}, nil)
+	env.OnActivity("NewestVerified", mock.Anything, mock.Anything).Return(activities.NewestVerifiedOutput{BackupID: "20261126T020000.000Z-0000abcd", SnapshotAt: start}, nil)
+	env.ExecuteWorkflow(PipelineWorkflow, PipelineRequest{Database: "finance", Host: "laptop", Type: "full", Verify: true, Cleanup: true, RPO: 24 * time.Hour})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	var res PipelineResult
+	env.GetWorkflowResult(&res)
+	var names []string
+	for _, s := range res.Steps {
+		if !s.OK {
+			t.Fatalf("step %+v failed", s)
+		}
+		names = append(names, s.Name)
+	}
+	if strings.Join(names, ",") != "backup,cleanup,rpo" || res.Breached || res.Backup == nil || res.Cleanup == nil {
+		t.Fatalf("result %+v", res)
+	}
+}
+
+// A failed backup skips retention (never thin out copies while the newest
+// is missing), still checks the RPO, and fails the run naming both.
+func TestPipelineFailedBackupBreachesRPO(t *testing.T) {
+	env := newEnv(t)
+	start := time.Date(2026, 11, 26, 2, 0, 0, 0, time.UTC)
+	env.SetStartTime(start)
+	env.OnActivity("SnapshotSQLite", mock.Anything, mock.Anything).Return(activities.SnapshotOutput{},
+		temporal.NewNonRetryableApplicationError("no database at /data/finance.db", activities.ErrTypeNoDatabase, nil))
+	env.OnActivity("NewestVerified", mock.Anything, mock.Anything).Return(activities.NewestVerifiedOutput{BackupID: "20261124T020000.000Z-0000abcd", SnapshotAt: start.Add(-48 * time.Hour)}, nil)
+	env.ExecuteWorkflow(PipelineWorkflow, PipelineRequest{Database: "finance", Host: "laptop", Type: "full", Verify: true, Cleanup: true, RPO: 24 * time.Hour})
+	err := env.GetWorkflowError()
+	var app *temporal.ApplicationError
+	if !errors.As(err, &app) || app.Type() != "PipelineFailed" {
+		t.Fatalf("got %v, want a failed pipeline", err)
+	}
+	var res PipelineResult
+	if !app.HasDetails() || app.Details(&res) != nil {
+		t.Fatal("no result in the failure")
+	}
+	if len(res.Steps) != 2 || res.Steps[0].Name != "backup" || res.Steps[1].Name != "rpo" || !res.Breached || res.RPOAge != 48*time.Hour {
+		t.Fatalf("result %+v", res)
+	}
+	if !strings.Contains(strings.Join(res.Failures, "\n"), "RPO breached") {
+		t.Fatalf("failures %v", res.Failures)
 	}
 }
