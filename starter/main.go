@@ -36,6 +36,9 @@ Usage:
   bulwark forget <database> [--destination <name>] [--dry-run]
                                    apply each destination's retention (GFS, chain-aware);
                                    --dry-run prints every backup with the rule that keeps it
+  bulwark schedules apply [--dry-run] | list
+                                   reconcile Temporal Schedules with the config's schedules
+                                   (create, update, delete), or show them with their next runs
   bulwark capacity [<database>]    bytes per destination and database, growth per day, and the
                                    space each destination's retention will need (projected)
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
@@ -141,6 +144,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdForget(ctx, g, rest)
 	case "capacity":
 		return cmdCapacity(ctx, g, rest)
+	case "schedules":
+		return cmdSchedules(ctx, g, rest)
 	case "restore-table":
 		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":
