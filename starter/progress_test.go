@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/config"
 )
 
 func TestProgressBarDrawsHeartbeatProgress(t *testing.T) {
@@ -35,5 +37,17 @@ func TestHumanBytes(t *testing.T) {
 		if got := humanBytes(n); got != want {
 			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+// The config bulwark init writes parses, and carries the strategy's
+// schedule table.
+func TestDemoConfigParses(t *testing.T) {
+	c, err := config.Parse(filepath.Join(t.TempDir(), "bulwark.yaml"), []byte(demoConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Schedules) != 4 || c.Databases[0].RPO == 0 {
+		t.Fatalf("schedules %d, rpo %v", len(c.Schedules), c.Databases[0].RPO)
 	}
 }

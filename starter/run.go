@@ -48,8 +48,17 @@ databases:
   - name: finance
     path: demo/finance.db
     verify_after_backup: true
+    rpo: 26h                      # alert when the newest verified backup is older
 restore:
   approval_timeout: 24h
+# The strategy's schedule (section 2.3), applied with "bulwark schedules apply".
+# The daily full runs Monday to Saturday: on Sunday the weekly full has 02:00.
+timezone: UTC
+schedules:
+  - {name: finance-daily-full, database: finance, type: full, cron: "0 2 * * 1-6"}
+  - {name: finance-noon-differential, database: finance, type: differential, cron: "0 12 * * *"}
+  - {name: finance-weekly-full, database: finance, type: full, cron: "0 2 * * sun"}
+  - {name: finance-monthly-full, database: finance, type: full, cron: "0 3 1 * *"}
 `
 
 // initState writes a starter config and the demo database under dir when
