@@ -40,8 +40,8 @@ bench: build ## speed and memory against the named baselines, printed as ratios
 integration: ## Oracle and other suites that need Docker (skip cleanly without it)
 	$(GO) test -count=1 -tags integration -timeout 60m ./integration/...
 
-serve: build ## embedded server + worker on .bulwark until Ctrl-C
-	$(BIN)/bulwark run --keep list
+serve: build ## embedded server + Web UI + worker on .bulwark, schedules applied, until Ctrl-C
+	$(BIN)/bulwark run --keep schedules apply
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

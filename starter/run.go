@@ -144,9 +144,19 @@ func cmdRun(ctx context.Context, g *globals, args []string) error {
 	}
 	address := fmt.Sprintf("127.0.0.1:%d", port)
 
-	server, err := startChild(ctx, filepath.Join(*state, "temporal.log"), filepath.Join(binDir, "bulwark-temporal"), "bulwark-temporal: frontend", 60*time.Second,
-		"server", "start-dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--db-filename", filepath.Join(*state, "temporal.db"),
-		"--headless", "--log-level", "error")
+	serverArgs := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--db-filename", filepath.Join(*state, "temporal.db"), "--log-level", "error"}
+	// A one-off command needs no Web UI; a server kept running (make serve)
+	// is for watching and starting workflows by hand, so it gets one.
+	uiPort := 0
+	if *keep {
+		if uiPort, err = freePort(); err != nil {
+			return err
+		}
+		serverArgs = append(serverArgs, "--ui-port", fmt.Sprint(uiPort))
+	} else {
+		serverArgs = append(serverArgs, "--headless")
+	}
+	server, err := startChild(ctx, filepath.Join(*state, "temporal.log"), filepath.Join(binDir, "bulwark-temporal"), "bulwark-temporal: frontend", 60*time.Second, serverArgs...)
 	if err != nil {
 		return fmt.Errorf("start the embedded Temporal server: %w", err)
 	}
@@ -168,7 +178,7 @@ func cmdRun(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintf(g.stdout, "List backups with:\n  %s run list\n", relBin(self))
 	}
 	if *keep && err == nil {
-		fmt.Fprintf(g.stderr, "server at %s, worker running; Ctrl-C to stop\n", address)
+		fmt.Fprintf(g.stderr, "server at %s, Temporal Web UI at http://127.0.0.1:%d, worker running; Ctrl-C to stop\n", address, uiPort)
 		<-ctx.Done()
 	}
 	return err
