@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
+	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/repository"
 )
 
@@ -32,6 +33,8 @@ type StorageActivities struct {
 	DownloadLimit *rate.Limiter
 	// UploadLimit bounds bandwidth of copies to other destinations.
 	UploadLimit *rate.Limiter
+	// Notifier sends events to the configured channels; nil sends nothing.
+	Notifier *notify.Router
 }
 
 // VerifyBackup reads every object of a backup back, checks hashes and

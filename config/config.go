@@ -53,6 +53,9 @@ type Config struct {
 	TimeZone string `yaml:"timezone"`
 	// Schedules become Temporal Schedules (`bulwark schedules apply`).
 	Schedules []Schedule `yaml:"schedules"`
+	// Notifications say who hears of failures, RPO breaches, DR steps and
+	// drill results, and how.
+	Notifications Notifications `yaml:"notifications"`
 
 	// Dir is the directory of the config file; relative paths resolve
 	// against it.
@@ -126,6 +129,42 @@ type Schedule struct {
 
 // CleanupAfter reports whether the pipeline applies retention.
 func (s Schedule) CleanupAfter() bool { return s.Cleanup == nil || *s.Cleanup }
+
+// Notifications are channels and the event kinds routed to each.
+type Notifications struct {
+	Channels []Channel `yaml:"channels"`
+	// Routes maps an event kind (failure, rpo_breach, dr_step,
+	// drill_result, test, or * for all) to channel names.
+	Routes map[string][]string `yaml:"routes"`
+}
+
+// Channel is one notification channel: a webhook or an SMTP server.
+type Channel struct {
+	Name    string   `yaml:"name"`
+	Webhook *Webhook `yaml:"webhook"`
+	SMTP    *SMTP    `yaml:"smtp"`
+}
+
+// Webhook posts JSON. A URL that carries a token is a secret: give it in
+// the environment variable named by url_env rather than in this file.
+type Webhook struct {
+	URL    string `yaml:"url"`
+	URLEnv string `yaml:"url_env"`
+	Format string `yaml:"format"` // json (default) or slack
+}
+
+// SMTP sends email; the password comes from the variable password_env.
+type SMTP struct {
+	Addr        string   `yaml:"addr"`
+	From        string   `yaml:"from"`
+	To          []string `yaml:"to"`
+	Username    string   `yaml:"username"`
+	PasswordEnv string   `yaml:"password_env"`
+	RequireTLS  bool     `yaml:"require_tls"`
+}
+
+// NotificationKinds are the event kinds routes may name.
+var NotificationKinds = []string{"failure", "rpo_breach", "dr_step", "drill_result", "test", "*"}
 
 // Destination roles, in replication order.
 const (
@@ -409,6 +448,9 @@ func (c *Config) normalize() error {
 	if err := c.normalizeSchedules(); err != nil {
 		return err
 	}
+	if err := c.normalizeNotifications(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -496,6 +538,70 @@ func (c *Config) normalizeDestinations() error {
 	rank := map[string]int{RolePrimary: 0, RoleSecondary: 1, RoleTertiary: 2}
 	sort.SliceStable(c.Destinations, func(i, j int) bool { return rank[c.Destinations[i].Role] < rank[c.Destinations[j].Role] })
 	c.Destination = c.Destinations[0].URL
+	return nil
+}
+
+// normalizeNotifications checks channels and routes. Secrets are only
+// named here (environment variables); their values are read by the worker.
+func (c *Config) normalizeNotifications() error {
+	n := &c.Notifications
+	names := map[string]bool{}
+	for i, ch := range n.Channels {
+		field := fmt.Sprintf("notifications.channels[%d]", i)
+		if !namePattern.MatchString(ch.Name) {
+			return c.fail(field+".name", "%q must be 1-63 characters of a-z, 0-9, '-' or '_'; for example %q", ch.Name, suggestName(ch.Name))
+		}
+		if names[ch.Name] {
+			return c.fail(field+".name", "%q is used twice; channel names must be unique", ch.Name)
+		}
+		names[ch.Name] = true
+		switch {
+		case (ch.Webhook == nil) == (ch.SMTP == nil):
+			return c.fail(field, "set exactly one of webhook or smtp")
+		case ch.Webhook != nil:
+			w := ch.Webhook
+			if (w.URL == "") == (w.URLEnv == "") {
+				return c.fail(field+".webhook", "set exactly one of url or url_env (the name of an environment variable holding a URL with a token)")
+			}
+			if w.URL != "" {
+				u, err := url.Parse(w.URL)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return c.fail(field+".webhook.url", "is not an http(s) URL")
+				}
+				if u.User != nil || u.RawQuery != "" {
+					return c.fail(field+".webhook.url", "carries credentials or a query (often a token); put the URL in an environment variable and name it in url_env")
+				}
+			}
+			switch w.Format {
+			case "":
+				w.Format = "json"
+			case "json", "slack":
+			default:
+				return c.fail(field+".webhook.format", "%q is not one of json, slack", w.Format)
+			}
+		default:
+			m := ch.SMTP
+			if m.Addr == "" || !strings.Contains(m.Addr, ":") {
+				return c.fail(field+".smtp.addr", "missing or without a port; for example smtp.example.com:587")
+			}
+			if m.From == "" || len(m.To) == 0 {
+				return c.fail(field+".smtp", "needs from and at least one address in to")
+			}
+			if m.Username != "" && m.PasswordEnv == "" {
+				return c.fail(field+".smtp.password_env", "missing; name the environment variable that holds %s's password (never the password itself)", m.Username)
+			}
+		}
+	}
+	for kind, chans := range n.Routes {
+		if !slices.Contains(NotificationKinds, kind) {
+			return c.fail("notifications.routes", "%q is not an event kind: use %s", kind, strings.Join(NotificationKinds, ", "))
+		}
+		for _, name := range chans {
+			if !names[name] {
+				return c.fail("notifications.routes."+kind, "channel %q is not configured", name)
+			}
+		}
+	}
 	return nil
 }
 

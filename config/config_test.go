@@ -868,3 +868,41 @@ func TestSchedules(t *testing.T) {
 		t.Fatalf("default timezone %q", c2.TimeZone)
 	}
 }
+
+func TestNotifications(t *testing.T) {
+	c, _ := mustParse(t, `destination: /srv/backups
+keeper: keyfile:///etc/bulwark.key
+notifications:
+  channels:
+    - name: ops-slack
+      webhook: {url_env: BULWARK_SLACK_URL, format: slack}
+    - name: pager
+      webhook: {url: "https://alerts.example.com/bulwark"}
+    - name: ops-mail
+      smtp: {addr: "smtp.example.com:587", from: bulwark@example.com, to: [ops@example.com], username: bulwark, password_env: BULWARK_SMTP_PASSWORD, require_tls: true}
+  routes:
+    failure: [ops-slack, ops-mail]
+    rpo_breach: [pager]
+    "*": [ops-mail]
+`)
+	n := c.Notifications
+	if len(n.Channels) != 3 || n.Channels[1].Webhook.Format != "json" || len(n.Routes["failure"]) != 2 {
+		t.Fatalf("notifications %+v", n)
+	}
+	for _, tc := range []struct{ yaml, field, want string }{
+		{"    - name: x\n      webhook: {url: \"https://hooks.example.com/T000/B000?token=s3cret\"}\n", "notifications.channels[0].webhook.url", "url_env"},
+		{"    - name: x\n      webhook: {url: \"https://a\", url_env: A}\n", "notifications.channels[0].webhook", "exactly one of url or url_env"},
+		{"    - name: x\n      smtp: {addr: \"smtp.example.com:587\", from: a@b.c, to: [d@e.f], username: bulwark}\n", "notifications.channels[0].smtp.password_env", "never the password itself"},
+		{"    - name: x\n", "notifications.channels[0]", "exactly one of webhook or smtp"},
+	} {
+		_, _, err := parse(t, "destination: /srv/backups\nkeeper: keyfile:///etc/bulwark.key\nnotifications:\n  channels:\n"+tc.yaml)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Field != tc.field || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%q: got %v, want field %s mentioning %q", tc.yaml, err, tc.field, tc.want)
+		}
+	}
+	_, _, err := parse(t, "destination: /srv/backups\nkeeper: keyfile:///etc/bulwark.key\nnotifications:\n  routes:\n    failure: [nobody]\n")
+	if err == nil || !strings.Contains(err.Error(), `channel "nobody" is not configured`) {
+		t.Fatalf("route to an unknown channel: %v", err)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/config"
 	"github.com/bulwark-dr/bulwark/destinations"
+	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/keeper"
 	"github.com/bulwark-dr/bulwark/repository"
 	"github.com/bulwark-dr/bulwark/retention"
@@ -131,7 +132,12 @@ func run() error {
 		UploadLimit: uploadLimit, DownloadLimit: downloadLimit, ScratchDir: scratch,
 		PrimaryName: dests[0].Name, Fallbacks: fallbacks,
 	}
+	notifier, err := notifierFor(cfg)
+	if err != nil {
+		return err
+	}
 	storageActs := &activities.StorageActivities{
+		Notifier: notifier,
 		Bucket: bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
 		DownloadLimit: downloadLimit, UploadLimit: uploadLimit,
 	}
@@ -170,6 +176,43 @@ func RegisterWorkflows(w worker.Registry) {
 	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ExportWorkflow, workflows.ListBackupsWorkflow, workflows.ReplicateWorkflow, workflows.CleanupWorkflow, workflows.CapacityWorkflow, workflows.PipelineWorkflow} {
 		w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{})
 	}
+}
+
+// notifierFor builds the notification router from the config, reading the
+// secrets it names (webhook URLs with tokens, SMTP passwords) from the
+// environment. Nil when no channel is configured.
+func notifierFor(cfg *config.Config) (*notify.Router, error) {
+	n := cfg.Notifications
+	if len(n.Channels) == 0 {
+		return nil, nil
+	}
+	var channels []notify.Channel
+	for _, ch := range n.Channels {
+		switch {
+		case ch.Webhook != nil:
+			u := ch.Webhook.URL
+			if ch.Webhook.URLEnv != "" {
+				if u = os.Getenv(ch.Webhook.URLEnv); u == "" {
+					return nil, fmt.Errorf("notification channel %s: environment variable %s (its webhook URL) is not set", ch.Name, ch.Webhook.URLEnv)
+				}
+			}
+			channels = append(channels, notify.Webhook{Label: ch.Name, URL: u, Format: ch.Webhook.Format})
+		case ch.SMTP != nil:
+			m := ch.SMTP
+			password := ""
+			if m.PasswordEnv != "" {
+				if password = os.Getenv(m.PasswordEnv); password == "" {
+					return nil, fmt.Errorf("notification channel %s: environment variable %s (the SMTP password) is not set", ch.Name, m.PasswordEnv)
+				}
+			}
+			channels = append(channels, notify.SMTP{Label: ch.Name, Addr: m.Addr, From: m.From, To: m.To, Username: m.Username, Password: password, RequireTLS: m.RequireTLS})
+		}
+	}
+	r, err := notify.NewRouter(channels, n.Routes)
+	if err != nil {
+		return nil, fmt.Errorf("notifications in %s: %w", cfg.Path, err)
+	}
+	return r, nil
 }
 
 func envOr(k, def string) string {

@@ -2,12 +2,14 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/repository"
 )
 
@@ -45,8 +47,10 @@ type PipelineResult struct {
 	Breached bool           `json:"rpo_breached,omitempty"`
 	Newest   string         `json:"newest_verified,omitempty"`
 	Failures []string       `json:"failures,omitempty"`
-	Started  time.Time      `json:"started"`
-	Finished time.Time      `json:"finished"`
+	// Alerts lists the notifications sent (or why one could not be).
+	Alerts   []string  `json:"alerts,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
 }
 
 // PipelineWorkflow runs the steps of a scheduled backup in order, each as a
@@ -118,6 +122,31 @@ func PipelineWorkflow(ctx workflow.Context, req PipelineRequest) (PipelineResult
 		step("rpo", start, err, fmt.Sprintf("newest verified backup %s is %s old (objective %s)", orNone(newest.BackupID), res.RPOAge.Round(time.Minute), req.RPO))
 	}
 	res.Finished = workflow.Now(ctx)
+	alert := func(kind, severity, title, text string) {
+		err := sendEvent(ctx, notify.Event{
+			Kind: kind, Severity: severity, Title: title, Text: text, Database: req.Database,
+			Fields: map[string]string{"schedule": req.Schedule, "workflow": workflow.GetInfo(ctx).WorkflowExecution.ID},
+			At:     res.Finished, ID: eventID(ctx, kind),
+		})
+		if err != nil {
+			res.Alerts = append(res.Alerts, kind+" not sent: "+err.Error())
+			return
+		}
+		res.Alerts = append(res.Alerts, kind+" sent")
+	}
+	var stepFailures []string
+	for _, s := range res.Steps {
+		if !s.OK && s.Name != "rpo" {
+			stepFailures = append(stepFailures, s.Name+": "+s.Detail)
+		}
+	}
+	if len(stepFailures) > 0 {
+		alert(notify.KindFailure, notify.SeverityCritical, fmt.Sprintf("scheduled backup of %s failed", req.Database), strings.Join(stepFailures, "\n"))
+	}
+	if res.Breached {
+		alert(notify.KindRPOBreach, notify.SeverityCritical, fmt.Sprintf("RPO breached for %s", req.Database),
+			fmt.Sprintf("the newest verified backup is %s (%s old); the objective is %s", orNone(res.Newest), res.RPOAge.Round(time.Minute), req.RPO))
+	}
 	if len(res.Failures) > 0 {
 		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("pipeline of %s: %d step(s) failed: %v", req.Database, len(res.Failures), res.Failures), "PipelineFailed", nil, res)
 	}

@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/repository"
 )
 
@@ -389,6 +390,11 @@ func TestPipelineFailedBackupBreachesRPO(t *testing.T) {
 	env.OnActivity("SnapshotSQLite", mock.Anything, mock.Anything).Return(activities.SnapshotOutput{},
 		temporal.NewNonRetryableApplicationError("no database at /data/finance.db", activities.ErrTypeNoDatabase, nil))
 	env.OnActivity("NewestVerified", mock.Anything, mock.Anything).Return(activities.NewestVerifiedOutput{BackupID: "20261124T020000.000Z-0000abcd", SnapshotAt: start.Add(-48 * time.Hour)}, nil)
+	var events []notify.Event
+	env.OnActivity("Notify", mock.Anything, mock.Anything).Return(func(_ context.Context, in activities.NotifyInput) (activities.NotifyOutput, error) {
+		events = append(events, in.Event)
+		return activities.NotifyOutput{Channels: []string{"ops"}}, nil
+	})
 	env.ExecuteWorkflow(PipelineWorkflow, PipelineRequest{Database: "finance", Host: "laptop", Type: "full", Verify: true, Cleanup: true, RPO: 24 * time.Hour})
 	err := env.GetWorkflowError()
 	var app *temporal.ApplicationError
@@ -404,5 +410,11 @@ func TestPipelineFailedBackupBreachesRPO(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(res.Failures, "\n"), "RPO breached") {
 		t.Fatalf("failures %v", res.Failures)
+	}
+	// The operators hear of both, each once, with an id a retry repeats.
+	if len(events) != 2 || events[0].Kind != notify.KindFailure || events[1].Kind != notify.KindRPOBreach ||
+		!strings.Contains(events[0].Text, "no database") || !strings.Contains(events[1].Text, "48h0m0s old") ||
+		events[0].ID == events[1].ID || events[0].Validate() != nil || events[1].Validate() != nil {
+		t.Fatalf("events %+v", events)
 	}
 }
