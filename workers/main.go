@@ -28,8 +28,8 @@ import (
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/config"
 	"github.com/bulwark-dr/bulwark/destinations"
-	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/keeper"
+	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/repository"
 	"github.com/bulwark-dr/bulwark/retention"
 	"github.com/bulwark-dr/bulwark/workflows"
@@ -138,7 +138,7 @@ func run() error {
 	}
 	storageActs := &activities.StorageActivities{
 		Notifier: notifier,
-		Bucket: bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
+		Bucket:   bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
 		DownloadLimit: downloadLimit, UploadLimit: uploadLimit,
 	}
 
