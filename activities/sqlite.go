@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,6 +135,13 @@ func (a *SQLiteActivities) RestoreSQLite(ctx context.Context, in RestoreInput) (
 	if !filepath.IsAbs(in.Target) {
 		return RestoreOutput{}, badInput("restore target %q must be an absolute path", in.Target)
 	}
+	source, bucket, fallbacks, err := a.sourcesFrom(in.From)
+	if err != nil {
+		return RestoreOutput{}, err
+	}
+	if in.Repair && source != a.PrimaryName {
+		return RestoreOutput{}, badInput("repair writes to the primary %q; it cannot be combined with reading from %q first", a.PrimaryName, in.From)
+	}
 	var resume Progress
 	tmp := sqlitesrc.TempPathFor(in.Target, in.BackupID)
 	if activity.HasHeartbeatDetails(ctx) {
@@ -154,12 +162,12 @@ func (a *SQLiteActivities) RestoreSQLite(ctx context.Context, in RestoreInput) (
 		healed []string
 	)
 	m, err := sqlitesrc.RestoreToTemp(ctx, sqlitesrc.RestoreOptions{
-		Bucket: a.Bucket, Keeper: a.Keeper.Keeper, Database: in.Database, BackupID: in.BackupID,
+		Bucket: bucket, Keeper: a.Keeper.Keeper, Database: in.Database, BackupID: in.BackupID,
 		TempPath: tmp, StartChunk: resume.Chunk, Workers: a.Workers, Limiter: a.DownloadLimit,
 		Progress: func(settled int, bytes, total int64) {
 			hb.set(Progress{Phase: "restore", Chunk: settled, Offset: bytes, Total: total})
 		},
-		PrimaryName: a.PrimaryName, Fallbacks: a.Fallbacks, Repair: in.Repair,
+		PrimaryName: source, Fallbacks: fallbacks, Repair: in.Repair,
 		OnHeal: func(h repository.Heal) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -171,7 +179,25 @@ func (a *SQLiteActivities) RestoreSQLite(ctx context.Context, in RestoreInput) (
 		return RestoreOutput{}, boundary(fmt.Errorf("restore %s of %s: %w", in.BackupID, in.Database, err))
 	}
 	sort.Strings(healed)
-	return RestoreOutput{TempPath: tmp, ImageBytes: m.ImageBytes, ImageHash: m.ImageDigest(), Healed: healed, Duration: Duration(time.Since(start))}, nil
+	return RestoreOutput{TempPath: tmp, ImageBytes: m.ImageBytes, ImageHash: m.ImageDigest(), Healed: healed, Source: source, Duration: Duration(time.Since(start))}, nil
+}
+
+// sourcesFrom orders the destinations a restore reads: from first ("" is
+// the primary), then the others in their configured order, primary first.
+// A name that is not configured on this host is bad input.
+func (a *SQLiteActivities) sourcesFrom(from string) (string, *blob.Bucket, []repository.Source, error) {
+	if from == "" || from == a.PrimaryName {
+		return a.PrimaryName, a.Bucket, a.Fallbacks, nil
+	}
+	names := []string{a.PrimaryName}
+	for i, s := range a.Fallbacks {
+		if s.Name == from {
+			others := append([]repository.Source{{Name: a.PrimaryName, Bucket: a.Bucket}}, a.Fallbacks[:i]...)
+			return s.Name, s.Bucket, append(others, a.Fallbacks[i+1:]...), nil
+		}
+		names = append(names, s.Name)
+	}
+	return "", nil, nil, badInput("destination %q is not configured on host %s (configured: %s)", from, a.Host, strings.Join(names, ", "))
 }
 
 // SwapInRestore moves a staged restore into place, keeping any existing file

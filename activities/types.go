@@ -143,6 +143,11 @@ type RestoreInput struct {
 	// Repair writes good copies found on other destinations back to the
 	// primary when its copy is missing or damaged.
 	Repair bool `json:"repair,omitempty"`
+	// From names the destination to read first ("" is the primary); the
+	// others, primary first, stand in for objects it lacks. A disaster
+	// recovery reads a locked or offsite copy this way. It cannot be
+	// combined with Repair, which writes to the primary.
+	From string `json:"from,omitempty"`
 }
 
 // RestoreOutput describes a staged, verified restore.
@@ -152,7 +157,10 @@ type RestoreOutput struct {
 	ImageHash  string `json:"image_hash"`
 	// Healed lists objects read from another destination because the
 	// primary's copy was missing or damaged (and whether it was repaired).
-	Healed   []string `json:"healed,omitempty"`
+	Healed []string `json:"healed,omitempty"`
+	// Source is the destination read first: RestoreInput.From, or the
+	// primary's name.
+	Source   string   `json:"source,omitempty"`
 	Duration Duration `json:"duration"`
 }
 
