@@ -157,6 +157,9 @@ type cluster struct {
 	address string
 	config  string
 	client  client.Client
+	server  *proc
+	// serverArgs start the server again on the same port and database.
+	serverArgs []string
 }
 
 func newCluster(t *testing.T, configYAML string) *cluster {
@@ -164,9 +167,10 @@ func newCluster(t *testing.T, configYAML string) *cluster {
 	bin := binaries(t)
 	dir := t.TempDir()
 	port := freePort(t)
-	start(t, "bulwark-temporal: frontend", filepath.Join(bin, "bulwark-temporal"), "server", "start-dev",
-		"--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--db-filename", filepath.Join(dir, "temporal.db"), "--headless", "--log-level", "error")
-	c := &cluster{t: t, bin: bin, dir: dir, address: fmt.Sprintf("127.0.0.1:%d", port), config: filepath.Join(dir, "bulwark.yaml")}
+	args := []string{"server", "start-dev",
+		"--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--db-filename", filepath.Join(dir, "temporal.db"), "--headless", "--log-level", "error"}
+	server := start(t, "bulwark-temporal: frontend", filepath.Join(bin, "bulwark-temporal"), args...)
+	c := &cluster{t: t, bin: bin, dir: dir, address: fmt.Sprintf("127.0.0.1:%d", port), config: filepath.Join(dir, "bulwark.yaml"), server: server, serverArgs: args}
 	if err := os.WriteFile(c.config, []byte(configYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -177,6 +181,14 @@ func newCluster(t *testing.T, configYAML string) *cluster {
 	t.Cleanup(cl.Close)
 	c.client = cl
 	return c
+}
+
+// restartServer stops the server (SIGTERM) and starts it again on the same
+// port and database: clients and workers reconnect by themselves.
+func (c *cluster) restartServer() {
+	c.t.Helper()
+	c.server.stop()
+	c.server = start(c.t, "bulwark-temporal: frontend", filepath.Join(c.bin, "bulwark-temporal"), c.serverArgs...)
 }
 
 func (c *cluster) startWorker() *proc {

@@ -39,6 +39,10 @@ Usage:
   bulwark schedules apply [--dry-run] | list
                                    reconcile Temporal Schedules with the config's schedules
                                    (create, update, delete), or show them with their next runs
+  bulwark dr start [<incident>] --scenario corruption|hardware_failure|ransomware|site_disaster
+             [--database NAME[:P1]]... [--target NAME=[host:]/path]... [--anomaly-since T] [--from DEST]
+  bulwark dr status|approve|resume|abort|report <incident>
+                                   the disaster-recovery runbook (also from the Temporal UI/CLI)
   bulwark capacity [<database>]    bytes per destination and database, growth per day, and the
                                    space each destination's retention will need (projected)
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
@@ -146,6 +150,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdCapacity(ctx, g, rest)
 	case "schedules":
 		return cmdSchedules(ctx, g, rest)
+	case "dr":
+		return cmdDR(ctx, g, rest)
 	case "restore-table":
 		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":
