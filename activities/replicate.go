@@ -119,8 +119,10 @@ func (a *StorageActivities) ReplicateBackup(ctx context.Context, in ReplicateInp
 		},
 	})
 	if err != nil {
+		a.Metrics.Failed(in.Database, "replicate")
 		return ReplicateOutput{}, boundary(fmt.Errorf("replicate %s to %s: %w", in.BackupID, to.Name, err))
 	}
+	a.Metrics.Succeeded(in.Database, "replicate", to.Name, rec.VerifiedAt, time.Since(start))
 	return ReplicateOutput{
 		Destination: to.Name, Objects: rec.Objects, Copied: rec.Copied, AlreadyThere: rec.AlreadyThere,
 		Bytes: rec.Bytes, CopiedBytes: rec.CopiedBytes, VerifiedAt: rec.VerifiedAt, LockedUntil: rec.LockedUntil,

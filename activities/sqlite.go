@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
+	"github.com/bulwark-dr/bulwark/metrics"
 	"github.com/bulwark-dr/bulwark/repository"
 )
 
@@ -37,6 +38,8 @@ type SQLiteActivities struct {
 	DownloadLimit *rate.Limiter
 	// ScratchDir holds images staged for table restores.
 	ScratchDir string
+	// Metrics records outcomes for the worker's /metrics; nil records nothing.
+	Metrics *metrics.Bulwark
 	// PrimaryName names Bucket; Fallbacks are the other destinations,
 	// which restores read from when the primary's copy is missing or damaged.
 	PrimaryName string
@@ -87,6 +90,7 @@ func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput)
 		},
 	})
 	if err != nil {
+		a.Metrics.Failed(in.Database, "backup")
 		return SnapshotOutput{}, boundary(fmt.Errorf("back up %s: %w", in.Database, err))
 	}
 	m := res.Manifest
@@ -101,6 +105,8 @@ func (a *SQLiteActivities) SnapshotSQLite(ctx context.Context, in SnapshotInput)
 	for _, t := range m.Tables {
 		out.Rows += t.Rows
 	}
+	a.Metrics.Succeeded(in.Database, "backup", a.PrimaryName, time.Now(), time.Since(start))
+	a.Metrics.Backup(in.Database, out.Type, out.StoredBytes, out.ImageBytes)
 	return out, nil
 }
 

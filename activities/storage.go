@@ -14,6 +14,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
+	"github.com/bulwark-dr/bulwark/metrics"
 	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/repository"
 )
@@ -35,6 +36,8 @@ type StorageActivities struct {
 	UploadLimit *rate.Limiter
 	// Notifier sends events to the configured channels; nil sends nothing.
 	Notifier *notify.Router
+	// Metrics records outcomes for the worker's /metrics; nil records nothing.
+	Metrics *metrics.Bulwark
 }
 
 // VerifyBackup reads every object of a backup back, checks hashes and
@@ -68,6 +71,12 @@ func (a *StorageActivities) VerifyBackup(ctx context.Context, in VerifyInput) (V
 		Problems: problems, ChunksChecked: out.Chunks, BytesRead: out.BytesRead,
 		ImageHash: m.ImageDigest(), IntegrityCheck: check.Integrity, ForeignKeys: check.ForeignKeys,
 		Worker: a.Worker,
+	}
+	a.Metrics.Check(in.Database, "verify", out.OK)
+	if out.OK {
+		a.Metrics.Succeeded(in.Database, "verify", a.primary().Name, now, time.Since(start))
+	} else {
+		a.Metrics.Failed(in.Database, "verify")
 	}
 	out.RecordKey = repository.VerifyRecordKey(in.Database, in.BackupID, now)
 	if err := repository.WriteVerifyRecord(ctx, a.Bucket, in.Database, out.RecordKey, rec); err != nil {
@@ -379,6 +388,7 @@ func (a *StorageActivities) NewestVerified(ctx context.Context, in NewestVerifie
 		if err != nil {
 			continue
 		}
+		a.Metrics.RPOAge(in.Database, time.Since(b.Manifest.SnapshotAt))
 		return NewestVerifiedOutput{BackupID: ids[i], SnapshotAt: b.Manifest.SnapshotAt}, nil
 	}
 	return NewestVerifiedOutput{}, nil

@@ -56,6 +56,11 @@ type Config struct {
 	// Notifications say who hears of failures, RPO breaches, DR steps and
 	// drill results, and how.
 	Notifications Notifications `yaml:"notifications"`
+	// Metrics: each worker serves Prometheus metrics on Listen
+	// (host:port; empty: off).
+	Metrics struct {
+		Listen string `yaml:"listen"`
+	} `yaml:"metrics"`
 
 	// Dir is the directory of the config file; relative paths resolve
 	// against it.

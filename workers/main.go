@@ -29,6 +29,7 @@ import (
 	"github.com/bulwark-dr/bulwark/config"
 	"github.com/bulwark-dr/bulwark/destinations"
 	"github.com/bulwark-dr/bulwark/keeper"
+	"github.com/bulwark-dr/bulwark/metrics"
 	"github.com/bulwark-dr/bulwark/notify"
 	"github.com/bulwark-dr/bulwark/repository"
 	"github.com/bulwark-dr/bulwark/retention"
@@ -111,6 +112,19 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// One registry per worker: the SDK's metrics and Bulwark's, on
+	// /metrics when the config names an address.
+	var m *metrics.Bulwark
+	if listen := cfg.Metrics.Listen; listen != "" {
+		m = metrics.New()
+		addr, stopMetrics, err := m.Serve(listen)
+		if err != nil {
+			return fmt.Errorf("metrics.listen %s: %w", listen, err)
+		}
+		defer stopMetrics()
+		opts.MetricsHandler = m.SDKHandler()
+		logger.Info("metrics", "url", "http://"+addr+"/metrics")
+	}
 	opts.Logger = tlog.NewStructuredLogger(logger)
 	c, err := client.Dial(opts)
 	if err != nil {
@@ -130,15 +144,15 @@ func run() error {
 		Keeper:      sqlitesrc.KeeperWithDescription{Keeper: kp, Description: kp.Description},
 		Compression: cfg.Compression, Workers: runtime.GOMAXPROCS(0), Tool: "bulwark " + version,
 		UploadLimit: uploadLimit, DownloadLimit: downloadLimit, ScratchDir: scratch,
-		PrimaryName: dests[0].Name, Fallbacks: fallbacks,
+		PrimaryName: dests[0].Name, Fallbacks: fallbacks, Metrics: m,
 	}
 	notifier, err := notifierFor(cfg)
 	if err != nil {
 		return err
 	}
 	storageActs := &activities.StorageActivities{
-		Notifier: notifier,
-		Bucket:   bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
+		Notifier: notifier, Metrics: m,
+		Bucket: bucket, Destinations: dests, Keeper: kp, TempDir: scratch, Worker: workerName, Workers: runtime.GOMAXPROCS(0),
 		DownloadLimit: downloadLimit, UploadLimit: uploadLimit,
 	}
 
