@@ -160,15 +160,30 @@ type cluster struct {
 	server  *proc
 	// serverArgs start the server again on the same port and database.
 	serverArgs []string
+	uiURL      string
 }
 
 func newCluster(t *testing.T, configYAML string) *cluster {
 	t.Helper()
+	return newClusterWith(t, configYAML, "--headless")
+}
+
+// newClusterWithUI also serves the Temporal Web UI, at c.uiURL.
+func newClusterWithUI(t *testing.T, configYAML string) *cluster {
+	t.Helper()
+	port := freePort(t)
+	c := newClusterWith(t, configYAML, "--ui-port", fmt.Sprint(port))
+	c.uiURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	return c
+}
+
+func newClusterWith(t *testing.T, configYAML string, serverFlags ...string) *cluster {
+	t.Helper()
 	bin := binaries(t)
 	dir := t.TempDir()
 	port := freePort(t)
-	args := []string{"server", "start-dev",
-		"--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--db-filename", filepath.Join(dir, "temporal.db"), "--headless", "--log-level", "error"}
+	args := append([]string{"server", "start-dev",
+		"--ip", "127.0.0.1", "--port", fmt.Sprint(port), "--db-filename", filepath.Join(dir, "temporal.db"), "--log-level", "error"}, serverFlags...)
 	server := start(t, "bulwark-temporal: frontend", filepath.Join(bin, "bulwark-temporal"), args...)
 	c := &cluster{t: t, bin: bin, dir: dir, address: fmt.Sprintf("127.0.0.1:%d", port), config: filepath.Join(dir, "bulwark.yaml"), server: server, serverArgs: args}
 	if err := os.WriteFile(c.config, []byte(configYAML), 0o600); err != nil {
