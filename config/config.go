@@ -248,6 +248,17 @@ type Database struct {
 	// RPO is the recovery point objective: scheduled runs alert when the
 	// newest verified backup is older (0: no check).
 	RPO Duration `yaml:"rpo"`
+	// Drill is the scheduled restore test of this database.
+	Drill *Drill `yaml:"drill"`
+}
+
+// Drill restores a backup to scratch on a schedule and checks it: SQLite's
+// integrity checks and the application's queries (read-only SELECTs that
+// must return a row).
+type Drill struct {
+	Cron    string   `yaml:"cron"`
+	Backup  string   `yaml:"backup"` // latest (default), an id or a time
+	Queries []string `yaml:"queries"`
 }
 
 // VerifyAfterBackup reports whether backups of d are verified right away
@@ -445,6 +456,26 @@ func (c *Config) normalize() error {
 		d.Path = c.abs(d.Path)
 		if d.Host == "" {
 			d.Host = c.Host
+		}
+	}
+	for i, d := range c.Databases {
+		if d.Drill == nil {
+			continue
+		}
+		field := fmt.Sprintf("databases[%d].drill", i)
+		if err := checkCron(d.Drill.Cron); err != nil {
+			return c.fail(field+".cron", "%v", err)
+		}
+		if len(d.Drill.Queries) > 20 {
+			return c.fail(field+".queries", "%d queries; at most 20", len(d.Drill.Queries))
+		}
+		for j, q := range d.Drill.Queries {
+			if strings.TrimSpace(q) == "" || len(q) > 4000 {
+				return c.fail(fmt.Sprintf("%s.queries[%d]", field, j), "must be a SELECT of at most 4000 bytes")
+			}
+		}
+		if d.Drill.Backup == "" {
+			c.Databases[i].Drill.Backup = "latest"
 		}
 	}
 	if c.Restore.ApprovalTimeout < 0 {

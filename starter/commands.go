@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,8 +13,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/bulwark-dr/bulwark/activities"
 	"github.com/bulwark-dr/bulwark/config"
+	"github.com/bulwark-dr/bulwark/repository"
 	"github.com/bulwark-dr/bulwark/workflows"
 )
 
@@ -650,4 +654,94 @@ func cmdCapacity(ctx context.Context, g *globals, args []string) error {
 		fmt.Fprintln(g.stdout, "  "+n)
 	}
 	return nil
+}
+
+func cmdDrill(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("drill", flag.ContinueOnError)
+	g.register(fs)
+	var queries stringList
+	fs.Var(&queries, "query", "an application check: a read-only SELECT that must return a row (repeatable; default the config's)")
+	s, db, pos, err := databaseCommand(g, fs, args, 1, 2, "drill takes a database name and optionally a backup (id, latest or a time)")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	req := workflows.DrillRequest{Database: db.Name, Host: db.Host, Backup: backupRef(pos), Queries: queries}
+	if len(queries) == 0 && db.Drill != nil {
+		req.Queries = db.Drill.Queries
+	}
+	run, err := s.start(ctx, workflows.DrillWorkflowID(db.Name), workflows.DrillWorkflow, req)
+	if err != nil {
+		return err
+	}
+	var res workflows.DrillResult
+	werr := s.wait(ctx, run, "drill", &res)
+	if werr != nil {
+		// A failed drill carries its record in the failure's details.
+		var app *temporal.ApplicationError
+		if err := run.Get(ctx, &res); !errors.As(err, &app) || !app.HasDetails() || app.Details(&res) != nil {
+			return werr
+		}
+	}
+	if g.json {
+		if err := printJSON(g, res); err != nil {
+			return err
+		}
+		return werr
+	}
+	printDrill(g, res.Record)
+	return werr
+}
+
+func printDrill(g *globals, r repository.DrillRecord) {
+	verdict := "PASSED"
+	if !r.OK {
+		verdict = "FAILED"
+	}
+	fmt.Fprintf(g.stdout, "drill of %s %s: backup %s restored (%s) in %.2fs, integrity_check %s\n",
+		r.Database, verdict, r.BackupID, humanBytes(r.ImageBytes), r.RestoreSeconds, r.IntegrityCheck)
+	for _, q := range r.Queries {
+		fmt.Fprintf(g.stdout, "  query %q → %v %s\n", q.SQL, q.Row, q.Error)
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintln(g.stdout, "  problem:", p)
+	}
+}
+
+func cmdDrills(ctx context.Context, g *globals, args []string) error {
+	fs := flag.NewFlagSet("drills", flag.ContinueOnError)
+	g.register(fs)
+	limit := fs.Int("limit", 20, "show at most this many, newest first")
+	s, db, _, err := databaseCommand(g, fs, args, 1, 1, "drills takes a database name")
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	opts := listOptions()
+	opts.ID = strings.Replace(opts.ID, "list/", "drills/", 1)
+	run, err := s.c.ExecuteWorkflow(ctx, opts, workflows.ListDrillsWorkflow, workflows.ListDrillsRequest{Database: db.Name, Limit: *limit})
+	if err != nil {
+		return err
+	}
+	var out activities.ListDrillsOutput
+	if err := s.wait(ctx, run, "drills", &out); err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(g, out)
+	}
+	if len(out.Drills) == 0 {
+		fmt.Fprintf(g.stdout, "no drills of %s yet; run bulwark drill %s, or add drill: to the database in the config\n", db.Name, db.Name)
+		return nil
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "STARTED (UTC)\tRESULT\tBACKUP\tRESTORE\tSCHEDULE\tPROBLEMS")
+	for _, r := range out.Drills {
+		res := "passed"
+		if !r.OK {
+			res = "FAILED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fs\t%s\t%s\n", r.StartedAt.UTC().Format("2006-01-02 15:04"), res, r.BackupID, r.RestoreSeconds, orDefault(r.Schedule, "by hand"), strings.Join(r.Problems, "; "))
+	}
+	return tw.Flush()
 }

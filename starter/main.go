@@ -43,6 +43,9 @@ Usage:
              [--database NAME[:P1]]... [--target NAME=[host:]/path]... [--anomaly-since T] [--from DEST]
   bulwark dr status|approve|resume|abort|report <incident>
                                    the disaster-recovery runbook (also from the Temporal UI/CLI)
+  bulwark drill <database> [<backup>] [--query SQL]...
+                                   restore to scratch, check integrity and the queries, record it
+  bulwark drills <database>        the drill history
   bulwark capacity [<database>]    bytes per destination and database, growth per day, and the
                                    space each destination's retention will need (projected)
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
@@ -152,6 +155,10 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdSchedules(ctx, g, rest)
 	case "dr":
 		return cmdDR(ctx, g, rest)
+	case "drill":
+		return cmdDrill(ctx, g, rest)
+	case "drills":
+		return cmdDrills(ctx, g, rest)
 	case "restore-table":
 		return cmdRestoreTable(ctx, g, rest)
 	case "approve", "reject":

@@ -49,6 +49,10 @@ databases:
     path: demo/finance.db
     verify_after_backup: true
     rpo: 26h                      # alert when the newest verified backup is older
+    drill:                        # a monthly restore test (strategy section 8)
+      cron: "0 4 1 * *"
+      queries:
+        - SELECT count(*) FROM users
 restore:
   approval_timeout: 24h
 # The strategy's schedule (section 2.3), applied with "bulwark schedules apply".

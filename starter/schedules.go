@@ -88,6 +88,35 @@ func desiredSchedules(cfg *config.Config) ([]desiredSchedule, error) {
 			},
 		}})
 	}
+	// A database's restore drill is a schedule of its own.
+	for _, db := range cfg.Databases {
+		if db.Drill == nil {
+			continue
+		}
+		name := "drill-" + db.Name
+		req := workflows.DrillRequest{Database: db.Name, Host: db.Host, Backup: db.Drill.Backup, Queries: db.Drill.Queries, Schedule: name}
+		shape, err := json.Marshal(struct {
+			Cron, TimeZone string
+			Request        workflows.DrillRequest
+		}{db.Drill.Cron, cfg.TimeZone, req})
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(shape)
+		id := scheduleIDPrefix + name
+		note := notePrefix + hex.EncodeToString(sum[:8])
+		out = append(out, desiredSchedule{id: id, note: note, opts: client.ScheduleOptions{
+			ID:            id,
+			Spec:          client.ScheduleSpec{CronExpressions: []string{db.Drill.Cron}, TimeZoneName: cfg.TimeZone},
+			Overlap:       enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
+			CatchupWindow: time.Hour,
+			Note:          note,
+			Action: &client.ScheduleWorkflowAction{
+				ID: workflows.DrillWorkflowID(db.Name), Workflow: workflows.DrillWorkflow,
+				Args: []any{req}, TaskQueue: activities.WorkflowQueue,
+			},
+		}})
+	}
 	return out, nil
 }
 
