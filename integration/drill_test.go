@@ -35,6 +35,10 @@ func TestRestoreDrills(t *testing.T) {
 	if strings.Count(list, "passed") != 1 || strings.Count(list, "FAILED") != 1 {
 		t.Fatalf("drills:\n%s", list)
 	}
+	// Health at a glance names the failed drill, the newest backup is there.
+	if out := c.mustCLI("status"); !strings.Contains(out, "last drill failed") || !strings.Contains(out, "primary") {
+		t.Fatalf("status:\n%s", out)
+	}
 	if fileSum(t, live) != before {
 		t.Fatal("a drill changed the live database")
 	}

@@ -407,14 +407,17 @@ func cmdStatus(ctx context.Context, g *globals, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("status takes a workflow id")
+	if len(pos) > 1 {
+		return usagef("status takes at most a workflow id")
 	}
 	s, err := connect(g)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	if len(pos) == 0 {
+		return healthStatus(ctx, g, s)
+	}
 	desc, err := s.c.DescribeWorkflowExecution(ctx, pos[0], "")
 	if err != nil {
 		return fmt.Errorf("describe %s: %w", pos[0], err)
@@ -742,6 +745,102 @@ func cmdDrills(ctx context.Context, g *globals, args []string) error {
 			res = "FAILED"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2fs\t%s\t%s\n", r.StartedAt.UTC().Format("2006-01-02 15:04"), res, r.BackupID, r.RestoreSeconds, orDefault(r.Schedule, "by hand"), strings.Join(r.Problems, "; "))
+	}
+	return tw.Flush()
+}
+
+// healthRow is one database at a glance.
+type healthRow struct {
+	Database   string    `json:"database"`
+	Health     string    `json:"health"` // ok, or what needs attention
+	Newest     string    `json:"newest_backup,omitempty"`
+	NewestAt   time.Time `json:"newest_at,omitzero"`
+	Verified   string    `json:"newest_verified,omitempty"`
+	RPOAge     string    `json:"rpo_age,omitempty"`
+	RPO        string    `json:"rpo,omitempty"`
+	Locations  []string  `json:"locations,omitempty"`
+	LastDrill  string    `json:"last_drill,omitempty"`
+	DrillState string    `json:"drill_state,omitempty"`
+}
+
+// healthStatus prints every configured database's health: the newest
+// backup, the newest verified one against the RPO, where copies live, and
+// the last drill.
+func healthStatus(ctx context.Context, g *globals, s *session) error {
+	run, err := s.c.ExecuteWorkflow(ctx, listOptions(), workflows.ListBackupsWorkflow, workflows.ListRequest{Limit: 1000})
+	if err != nil {
+		return err
+	}
+	var list activities.ListOutput
+	if err := s.wait(ctx, run, "status", &list); err != nil {
+		return err
+	}
+	now := time.Now()
+	var rows []healthRow
+	for _, db := range s.cfg.Databases {
+		r := healthRow{Database: db.Name, Health: "ok"}
+		var problems []string
+		var verifiedAt time.Time
+		for _, b := range list.Backups {
+			if b.Database != db.Name {
+				continue
+			}
+			r.Newest, r.NewestAt, r.Locations = b.BackupID, b.SnapshotAt, b.Locations
+			if b.Verified == "ok" {
+				r.Verified, verifiedAt = b.BackupID, b.SnapshotAt
+			}
+		}
+		switch {
+		case r.Newest == "":
+			problems = append(problems, "no backups")
+		case r.Verified == "":
+			problems = append(problems, "no verified backup")
+		default:
+			age := now.Sub(verifiedAt)
+			r.RPOAge = age.Round(time.Minute).String()
+			if db.RPO > 0 {
+				r.RPO = time.Duration(db.RPO).String()
+				if age > time.Duration(db.RPO) {
+					problems = append(problems, "RPO breached")
+				}
+			}
+		}
+		if want := len(s.cfg.Destinations); r.Newest != "" && len(r.Locations) < want {
+			problems = append(problems, fmt.Sprintf("newest backup on %d of %d destinations", len(r.Locations), want))
+		}
+		opts := listOptions()
+		opts.ID = strings.Replace(opts.ID, "list/", "drills/", 1)
+		if drun, err := s.c.ExecuteWorkflow(ctx, opts, workflows.ListDrillsWorkflow, workflows.ListDrillsRequest{Database: db.Name, Limit: 1}); err == nil {
+			var drills activities.ListDrillsOutput
+			if drun.Get(ctx, &drills) == nil && len(drills.Drills) > 0 {
+				d := drills.Drills[0]
+				r.LastDrill, r.DrillState = d.StartedAt.UTC().Format("2006-01-02 15:04"), "passed"
+				if !d.OK {
+					r.DrillState = "FAILED"
+					problems = append(problems, "last drill failed")
+				}
+			}
+		}
+		if len(problems) > 0 {
+			r.Health = strings.Join(problems, "; ")
+		}
+		rows = append(rows, r)
+	}
+	if g.json {
+		return printJSON(g, rows)
+	}
+	tw := tabwriter.NewWriter(g.stdout, 0, 2, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATABASE\tHEALTH\tNEWEST BACKUP\tVERIFIED AGE / RPO\tCOPIES\tLAST DRILL")
+	for _, r := range rows {
+		rpo := r.RPOAge
+		if r.RPO != "" {
+			rpo += " / " + r.RPO
+		}
+		drill := "-"
+		if r.LastDrill != "" {
+			drill = r.LastDrill + " " + r.DrillState
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Database, r.Health, orDefault(r.Newest, "-"), orDefault(rpo, "-"), orDefault(strings.Join(r.Locations, ","), "-"), drill)
 	}
 	return tw.Flush()
 }

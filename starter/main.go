@@ -49,7 +49,9 @@ Usage:
   bulwark capacity [<database>]    bytes per destination and database, growth per day, and the
                                    space each destination's retention will need (projected)
   bulwark approve <restore-workflow-id> | reject <restore-workflow-id>
-  bulwark status <workflow-id>     what a running workflow is doing or waiting for
+  bulwark status [<workflow-id>]   every database's health at a glance (newest backup, verified
+                                   age against the RPO, copies, last drill); with an id, what
+                                   that workflow is doing or waiting for
 
 Global flags (before or after the command):
   --config FILE    config file (env BULWARK_CONFIG; default bulwark.yaml)
