@@ -500,6 +500,14 @@ func (a *StorageActivities) RecordDrill(ctx context.Context, in RecordDrillInput
 	if err != nil {
 		return RecordDrillOutput{}, boundary(fmt.Errorf("record drill of %s: %w", in.Record.Database, err))
 	}
+	// The metrics follow the record: a drill counts once it is on file.
+	r := in.Record
+	a.Metrics.Check(r.Database, "drill", r.OK)
+	if r.OK {
+		a.Metrics.Succeeded(r.Database, "drill", a.primary().Name, r.FinishedAt, r.FinishedAt.Sub(r.StartedAt))
+	} else {
+		a.Metrics.Failed(r.Database, "drill")
+	}
 	return RecordDrillOutput{Key: key}, nil
 }
 
