@@ -92,4 +92,5 @@ func TestDisasterRecoveryOfACorruptDatabase(t *testing.T) {
 	if filepath.Dir(d.EmergencyCopy) != filepath.Dir(live) {
 		t.Fatalf("emergency copy %s not next to %s", d.EmergencyCopy, live)
 	}
+	replayHistory(t, c, id, "", "dr-corruption")
 }

@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/bulwark-dr/bulwark/workflows"
 )
 
 // A restore drill from the CLI: the newest backup restored to scratch,
@@ -27,6 +29,7 @@ func TestRestoreDrills(t *testing.T) {
 	if !strings.Contains(out, "drill of finance PASSED") || !strings.Contains(out, "SELECT count(*) FROM users") {
 		t.Fatalf("drill:\n%s", out)
 	}
+	replayHistory(t, c, workflows.DrillWorkflowID("finance"), "", "drill")
 	out, errOut, code := c.cli("drill", "finance", "--query", "SELECT 'nobody at all' FROM users WHERE user_id < 0")
 	if code == 0 || !strings.Contains(out, "FAILED") || !strings.Contains(out, "nobody at all") {
 		t.Fatalf("a drill whose query finds nothing (exit %d):\n%s\n%s", code, out, errOut)

@@ -80,4 +80,5 @@ func TestMetricsAfterAPipelineRun(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^temporal_\w+`).MatchString(body) {
 		t.Error("no Temporal SDK series")
 	}
+	replayHistory(t, c, "pipeline/finance/metrics", "", "pipeline")
 }

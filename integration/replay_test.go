@@ -32,10 +32,9 @@ func replayHistory(t *testing.T, c *cluster, wfID, runID, name string) {
 		h.Events = append(h.Events, ev)
 	}
 	r := worker.NewWorkflowReplayer()
-	r.RegisterWorkflow(workflows.BackupWorkflow)
-	r.RegisterWorkflow(workflows.VerifyWorkflow)
-	r.RegisterWorkflow(workflows.RestoreWorkflow)
-	r.RegisterWorkflow(workflows.ListBackupsWorkflow)
+	for _, wf := range workflows.All() {
+		r.RegisterWorkflow(wf)
+	}
 	if err := r.ReplayWorkflowHistory(nil, h); err != nil {
 		t.Fatalf("replay %s: %v", wfID, err)
 	}

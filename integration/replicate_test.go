@@ -201,6 +201,8 @@ databases:
 	}
 	c.mustCLI("verify", "finance", id)
 
+	replayHistory(t, c, workflows.ReplicateWorkflowID("finance", id), "", "replicate")
+
 	// list says where the backup lives; forget --dry-run explains the plan.
 	if out := c.mustCLI("list", "finance"); !strings.Contains(out, "local,cloud,nas") {
 		t.Fatalf("list does not show the locations:\n%s", out)

@@ -187,7 +187,7 @@ func run() error {
 
 // RegisterWorkflows registers every Bulwark workflow on w.
 func RegisterWorkflows(w worker.Registry) {
-	for _, wf := range []any{workflows.BackupWorkflow, workflows.VerifyWorkflow, workflows.RestoreWorkflow, workflows.RestoreTableWorkflow, workflows.ExportWorkflow, workflows.ListBackupsWorkflow, workflows.ReplicateWorkflow, workflows.CleanupWorkflow, workflows.CapacityWorkflow, workflows.PipelineWorkflow, workflows.DisasterRecoveryWorkflow, workflows.DrillWorkflow, workflows.ListDrillsWorkflow} {
+	for _, wf := range workflows.All() {
 		w.RegisterWorkflowWithOptions(wf, workflow.RegisterOptions{})
 	}
 }

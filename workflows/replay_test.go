@@ -22,10 +22,9 @@ func TestReplayRecordedHistories(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
-			r.RegisterWorkflow(BackupWorkflow)
-			r.RegisterWorkflow(VerifyWorkflow)
-			r.RegisterWorkflow(RestoreWorkflow)
-			r.RegisterWorkflow(ListBackupsWorkflow)
+			for _, wf := range All() {
+				r.RegisterWorkflow(wf)
+			}
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatal(err)
 			}

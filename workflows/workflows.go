@@ -121,3 +121,13 @@ func runSuffix(ctx workflow.Context) string {
 	}
 	return suffix
 }
+
+// All lists every workflow, for workers to register and replayers to
+// replay against.
+func All() []any {
+	return []any{
+		BackupWorkflow, VerifyWorkflow, RestoreWorkflow, RestoreTableWorkflow, ExportWorkflow, ListBackupsWorkflow,
+		ReplicateWorkflow, CleanupWorkflow, CapacityWorkflow, PipelineWorkflow, DisasterRecoveryWorkflow,
+		DrillWorkflow, ListDrillsWorkflow,
+	}
+}
