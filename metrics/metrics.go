@@ -189,52 +189,54 @@ func (h *sdkHandler) labelValues(name string) ([]string, []string) {
 	return names, values
 }
 
-func (h *sdkHandler) Counter(name string) client.MetricsCounter {
+// vecFor returns the vector of metric name (created and registered on
+// first use with the label set of this handler's tags) and this handler's
+// label values; ok is false when the name clashes with another metric.
+func vecFor[V prometheus.Collector](h *sdkHandler, vecs map[string]V, name string, build func(labels []string) V) (vec V, values []string, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := sanitize(name)
-	labels, values := h.labelValues(n)
-	vec, ok := h.counters[n]
+	labels, values := h.labelValues(name)
+	vec, ok = vecs[name]
 	if !ok {
-		vec = prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "Temporal SDK counter " + name}, labels)
+		vec = build(labels)
 		if h.reg.Register(vec) != nil {
-			return nopCounter{}
+			return vec, nil, false
 		}
-		h.counters[n] = vec
+		vecs[name] = vec
+	}
+	return vec, values, true
+}
+
+func (h *sdkHandler) Counter(name string) client.MetricsCounter {
+	n := sanitize(name)
+	vec, values, ok := vecFor(h, h.counters, n, func(labels []string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: n, Help: "Temporal SDK counter " + name}, labels)
+	})
+	if !ok {
+		return nopCounter{}
 	}
 	c := vec.WithLabelValues(values...)
 	return counterFunc(func(d int64) { c.Add(float64(d)) })
 }
 
 func (h *sdkHandler) Gauge(name string) client.MetricsGauge {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	n := sanitize(name)
-	labels, values := h.labelValues(n)
-	vec, ok := h.gauges[n]
+	vec, values, ok := vecFor(h, h.gauges, n, func(labels []string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "Temporal SDK gauge " + name}, labels)
+	})
 	if !ok {
-		vec = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: n, Help: "Temporal SDK gauge " + name}, labels)
-		if h.reg.Register(vec) != nil {
-			return nopGauge{}
-		}
-		h.gauges[n] = vec
+		return nopGauge{}
 	}
-	g := vec.WithLabelValues(values...)
-	return gaugeFunc(g.Set)
+	return gaugeFunc(vec.WithLabelValues(values...).Set)
 }
 
 func (h *sdkHandler) Timer(name string) client.MetricsTimer {
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	n := sanitize(name) + "_seconds"
-	labels, values := h.labelValues(n)
-	vec, ok := h.timers[n]
+	vec, values, ok := vecFor(h, h.timers, n, func(labels []string) *prometheus.HistogramVec {
+		return prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: "Temporal SDK timer " + name, Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, labels)
+	})
 	if !ok {
-		vec = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: n, Help: "Temporal SDK timer " + name, Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)}, labels)
-		if h.reg.Register(vec) != nil {
-			return nopTimer{}
-		}
-		h.timers[n] = vec
+		return nopTimer{}
 	}
 	o := vec.WithLabelValues(values...)
 	return timerFunc(func(d time.Duration) { o.Observe(d.Seconds()) })
