@@ -40,7 +40,9 @@ type Config struct {
 	// Keeper wraps the per-backup data keys: keyfile:///path (created on
 	// first run with mode 0600) or a gocloud.dev secrets URL (awskms://…).
 	Keeper string `yaml:"keeper"`
-	// Compression: zstd (default, zstd's fastest level), zstd-better or zstd-best.
+	// Compression: zstd (default: zstd's fastest level for full backups, its
+	// default level for incrementals and differentials, which hold few
+	// pages), zstd-better or zstd-best for every backup.
 	Compression string     `yaml:"compression"`
 	Databases   []Database `yaml:"databases"`
 	Restore     Restore    `yaml:"restore"`

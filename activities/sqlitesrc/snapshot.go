@@ -12,6 +12,8 @@ import (
 	"io"
 	"net/url"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -149,6 +151,47 @@ func (s *Snapshot) begin(ctx context.Context) error {
 // Pages calls fn for every page of the snapshot in page order. data is only
 // valid during the call.
 func (s *Snapshot) Pages(ctx context.Context, fn func(pgno uint32, data []byte) error) error {
+	if mappedReads {
+		// Only this scan reads through the map, releasing as it goes; the
+		// row counts after it walk whole b-trees in one query each, which
+		// through the map would hold a table's size in the process.
+		if _, err := s.tx.ExecContext(ctx, fmt.Sprintf("PRAGMA mmap_size=%d", int64(mmapLimit))); err != nil {
+			return classify(s.Path, "PRAGMA mmap_size", err)
+		}
+		defer func() {
+			_, _ = s.tx.ExecContext(context.Background(), "PRAGMA mmap_size=0")
+			releaseMapped(s.Path, s.PageCount*int64(s.PageSize))
+		}()
+	}
+	return s.guarded(func() error { return s.pages(ctx, fn) })
+}
+
+// guarded runs a read of the snapshot. With the file mapped, a read error
+// of the disk arrives as a fault (SIGBUS) in SQLite's code on this
+// goroutine: it becomes an error of this backup instead of a crash of the
+// worker.
+func (s *Snapshot) guarded(read func() error) (err error) {
+	if !mappedReads {
+		return read()
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			re, ok := r.(runtime.Error)
+			if !ok || !strings.Contains(re.Error(), "fault") {
+				panic(r)
+			}
+			err = fmt.Errorf("%w: %s: reading the database failed (%v)", ErrDamaged, s.Path, re)
+		}
+	}()
+	return read()
+}
+
+// releaseEvery is how much of the mapped file is read before the pages
+// already read are released from the process.
+const releaseEvery = 8 << 20
+
+func (s *Snapshot) pages(ctx context.Context, fn func(pgno uint32, data []byte) error) error {
 	rows, err := s.tx.QueryContext(ctx, "SELECT pgno, data FROM sqlite_dbpage")
 	if err != nil {
 		return classify(s.Path, "read pages", err)
@@ -169,6 +212,9 @@ func (s *Snapshot) Pages(ctx context.Context, fn func(pgno uint32, data []byte) 
 		if err := fn(pgno, data); err != nil {
 			return err
 		}
+		if mappedReads && int64(pgno)*int64(s.PageSize)%releaseEvery == 0 {
+			releaseMapped(s.Path, int64(pgno)*int64(s.PageSize))
+		}
 		want++
 	}
 	if err := rows.Err(); err != nil {
@@ -182,13 +228,21 @@ func (s *Snapshot) Pages(ctx context.Context, fn func(pgno uint32, data []byte) 
 
 // TableRows counts the rows of every table in the snapshot. Counting walks
 // each table's b-tree, so it also catches most damage a byte copy would not.
-func (s *Snapshot) TableRows(ctx context.Context) ([]TableCount, error) {
-	return tableRows(ctx, s.tx, s.Path)
+func (s *Snapshot) TableRows(ctx context.Context) (counts []TableCount, err error) {
+	err = s.guarded(func() error {
+		counts, err = tableRows(ctx, s.tx, s.Path)
+		return err
+	})
+	return counts, err
 }
 
 // SchemaHash is the SHA-256 of the schema (every object's type, name and SQL).
-func (s *Snapshot) SchemaHash(ctx context.Context) (string, error) {
-	return schemaHash(ctx, s.tx, s.Path)
+func (s *Snapshot) SchemaHash(ctx context.Context) (sum string, err error) {
+	err = s.guarded(func() error {
+		sum, err = schemaHash(ctx, s.tx, s.Path)
+		return err
+	})
+	return sum, err
 }
 
 // Close ends the read transaction and closes the connection. In WAL mode
