@@ -2,6 +2,8 @@ package sqlitesrc
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -80,3 +82,30 @@ func TestReleaseMappedDropsReadPages(t *testing.T) {
 }
 
 func unsafePointer(b []byte) uintptr { return uintptr(unsafe.Pointer(&b[0])) }
+
+// A database file cut short behind SQLite's back while the scan reads it
+// through the map faults (SIGBUS) on the next page: the snapshot returns an
+// error naming the file, and the process goes on.
+func TestTruncatedFileDuringMappedScanIsAnError(t *testing.T) {
+	path := newLedger(t, 20000)
+	snap, err := OpenSnapshot(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer snap.Close()
+	if snap.PageCount < 64 {
+		t.Fatalf("only %d pages", snap.PageCount)
+	}
+	err = snap.Pages(context.Background(), func(pgno uint32, _ []byte) error {
+		if pgno == 8 {
+			// What no SQLite writer does: the file loses its tail.
+			if err := os.Truncate(path, 16*int64(snap.PageSize)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, ErrDamaged) || !strings.Contains(err.Error(), path) {
+		t.Fatalf("scan of a file cut short: %v", err)
+	}
+}

@@ -177,11 +177,16 @@ func (s *Snapshot) guarded(read func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			re, ok := r.(runtime.Error)
-			if !ok || !strings.Contains(re.Error(), "fault") {
+			// A memory fault panics with an error that knows the faulting
+			// address; anything else is a bug and goes on panicking.
+			fault, ok := r.(interface {
+				runtime.Error
+				Addr() uintptr
+			})
+			if !ok {
 				panic(r)
 			}
-			err = fmt.Errorf("%w: %s: reading the database failed (%v)", ErrDamaged, s.Path, re)
+			err = fmt.Errorf("%w: %s: reading the database through its memory map failed (the file was cut short or the disk failed): %v", ErrDamaged, s.Path, fault)
 		}
 	}()
 	return read()
