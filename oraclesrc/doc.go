@@ -59,4 +59,15 @@
 //
 // Changes: a new type takes a new type byte; anything else that changes the layout takes a new
 // version byte, and decoders keep reading every older version.
+//
+// # Not yet verified against a live database
+//
+// Everything here is unit-tested only; none of it has met an Oracle server
+// (none can run where it was written). To check first, with go-ora and
+// gvenzl/oracle-free: that array binds accept the sql.Null* slices Batcher
+// produces; that a BINARY_FLOAT NaN binds; that "AT TIME ZONE :zone" takes a
+// bind; that TO_CHAR(n, 'TM9') and implicit conversion handle NUMBER values
+// of 40 digits and at the ends of the range; that the DBMS_METADATA
+// transform EMIT_SCHEMA exists on the oldest version supported; and that
+// ALTER SEQUENCE ... RESTART START WITH behaves as documented from 18c.
 package oraclesrc
