@@ -43,6 +43,9 @@ func Chain(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, datab
 			}
 			return nil, err
 		}
+		if err := refuseLogical(b.Manifest); err != nil {
+			return nil, err
+		}
 		key, err := b.Open(ctx, keeper)
 		if err != nil {
 			if id != backupID {
@@ -50,8 +53,10 @@ func Chain(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, datab
 			}
 			return nil, err
 		}
-		if len(rev) > 0 && b.Manifest.PageSize != rev[len(rev)-1].Manifest().PageSize {
-			return nil, fmt.Errorf("%w: %s has page size %d, its child %s %d", ErrCorrupt, id, b.Manifest.PageSize, rev[len(rev)-1].Manifest().BackupID, rev[len(rev)-1].Manifest().PageSize)
+		if len(rev) > 0 {
+			if err := checkParent(rev[len(rev)-1].Manifest(), b.Manifest); err != nil {
+				return nil, err
+			}
 		}
 		rev = append(rev, Layer{Backup: b, Key: key})
 		if b.Manifest.Type == BackupFull {
@@ -84,6 +89,26 @@ func ChainIDs(ctx context.Context, bucket *blob.Bucket, database, backupID strin
 		id = b.Manifest.Parent
 	}
 	return reverse(rev), fmt.Errorf("%w: the chain of %s is longer than %d backups", ErrCorrupt, backupID, maxChainLength)
+}
+
+// checkParent checks a backup of a chain against its parent: the same page
+// size, and no growth that its own chunks do not hold — the pages beyond
+// the parent's end are always stored, so a manifest cannot conjure up an
+// image larger than the data behind it.
+func checkParent(child, parent *Manifest) error {
+	if parent.PageSize != child.PageSize {
+		return fmt.Errorf("%w: %s has page size %d, its child %s %d", ErrCorrupt, parent.BackupID, parent.PageSize, child.BackupID, child.PageSize)
+	}
+	if grown := child.PageCount - parent.PageCount; grown > 0 {
+		var stored int64
+		for _, c := range child.Chunks {
+			stored += int64(c.PageCount)
+		}
+		if stored < grown {
+			return fmt.Errorf("%w: %s grows the image from its parent's %d pages to %d but stores %d pages; the %d pages beyond the parent's end must all be stored", ErrCorrupt, child.BackupID, parent.PageCount, child.PageCount, stored, grown)
+		}
+	}
+	return nil
 }
 
 func reverse(s []string) []string {

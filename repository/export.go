@@ -32,6 +32,10 @@ const (
 
 var exportNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._ -]{0,200}$`)
 
+// exportKindPattern is what an export kind (sql, csv, oracle, …) looks like:
+// it becomes part of object keys.
+var exportKindPattern = regexp.MustCompile(`^[a-z][a-z0-9]{0,15}$`)
+
 // ExportFile is one file of an export.
 type ExportFile struct {
 	Name   string      `json:"name"`
@@ -167,6 +171,9 @@ func WriteExportManifest(ctx context.Context, bucket *blob.Bucket, key *DataKey,
 
 // ReadExportManifest reads and authenticates an export's manifest.
 func ReadExportManifest(ctx context.Context, bucket *blob.Bucket, key *DataKey, database, backupID, kind string) (*ExportManifest, error) {
+	if !exportKindPattern.MatchString(kind) {
+		return nil, fmt.Errorf("%w: export kind %q is not a kind name (sql, csv, …)", ErrBadInput, kind)
+	}
 	objKey := ExportManifestKey(database, backupID, kind)
 	data, err := getObject(ctx, bucket, objKey, MaxChunkBytes, nil)
 	if err != nil {
@@ -187,9 +194,25 @@ func ReadExportManifest(ctx context.Context, bucket *blob.Bucket, key *DataKey, 
 	if m.BackupID != backupID || m.Kind != kind {
 		return nil, &ObjectError{Op: "parse", Key: objKey, Err: fmt.Errorf("%w: export manifest is of %s/%s", ErrCorrupt, m.BackupID, m.Kind)}
 	}
+	if m.Format > FormatVersion {
+		return nil, &ObjectError{Op: "parse", Key: objKey, Err: fmt.Errorf("%w: export manifest format %d, this Bulwark reads up to %d; upgrade Bulwark", ErrUnsupportedFormat, m.Format, FormatVersion)}
+	}
+	names := make(map[string]bool, len(m.Files))
 	for _, f := range m.Files {
 		if err := ValidateExportName(f.Name); err != nil {
 			return nil, &ObjectError{Op: "parse", Key: objKey, Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
+		}
+		if names[f.Name] {
+			return nil, &ObjectError{Op: "parse", Key: objKey, Err: fmt.Errorf("%w: export file name %q appears twice", ErrCorrupt, f.Name)}
+		}
+		names[f.Name] = true
+		if f.Bytes < 0 || f.Rows < 0 || !isSHA256Hex(f.SHA256) {
+			return nil, &ObjectError{Op: "parse", Key: objKey, Err: fmt.Errorf("%w: export file %q has bytes %d, rows %d, sha256 %q", ErrCorrupt, f.Name, f.Bytes, f.Rows, f.SHA256)}
+		}
+		for i, p := range f.Parts {
+			if p.StoredBytes < 0 || p.StoredBytes > MaxChunkBytes || !isSHA256Hex(p.StoredSHA256) {
+				return nil, &ObjectError{Op: "parse", Key: objKey, Err: fmt.Errorf("%w: part %d of export file %q has absurd size %d or hash %q", ErrCorrupt, i, f.Name, p.StoredBytes, p.StoredSHA256)}
+			}
 		}
 	}
 	return &m, nil

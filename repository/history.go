@@ -1,6 +1,7 @@
 package repository
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -69,12 +70,44 @@ func (b *Backup) manifestSHA256() string {
 // newest complete backup, or when there is none, to the newest forgotten
 // one; nil for the first backup of a database.
 func HistoryLinkFor(ctx context.Context, bucket *blob.Bucket, database string) (*HistoryLink, error) {
+	return historyLinkFor(ctx, bucket, nil, database)
+}
+
+// AuthenticHistoryLinkFor is HistoryLinkFor for a writer that holds the
+// keeper: the newest backup's manifest must authenticate and be stored as
+// written before its hash is recorded. Otherwise a read that returned
+// damaged bytes (a bit flipped on the way) would become a link to a
+// manifest nobody wrote, and every later history check would report the
+// backup as replaced. A manifest that does not authenticate is not
+// classified as corrupt here: the new backup is not damaged, and a retry
+// reads it again.
+func AuthenticHistoryLinkFor(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, database string) (*HistoryLink, error) {
+	return historyLinkFor(ctx, bucket, keeper, database)
+}
+
+func historyLinkFor(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, database string) (*HistoryLink, error) {
 	ids, err := ListBackups(ctx, bucket, database)
 	if err != nil {
 		return nil, err
 	}
 	if len(ids) > 0 {
-		b, err := ReadBackup(ctx, bucket, database, ids[len(ids)-1])
+		newest := ids[len(ids)-1]
+		if keeper == nil {
+			b, err := ReadBackup(ctx, bucket, database, newest)
+			if err != nil {
+				return nil, err
+			}
+			return &HistoryLink{Previous: b.Manifest.BackupID, PreviousSHA256: b.manifestSHA256()}, nil
+		}
+		b, _, err := readAuthenticBackup(ctx, bucket, keeper, database, newest)
+		if errors.Is(err, ErrWrongKey) {
+			// Written under another keeper: it cannot be authenticated
+			// here. It is linked as stored when two reads agree on that.
+			b, err = readTwice(ctx, bucket, database, newest)
+		}
+		if err != nil && isDamage(err) {
+			return nil, fmt.Errorf("the newest backup %s, which the history must link to, cannot be read intact (%v)", newest, err)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +127,27 @@ func HistoryLinkFor(ctx context.Context, bucket *blob.Bucket, database string) (
 	if err := json.Unmarshal(data, &f); err != nil || json.Unmarshal(f.Body, &t) != nil {
 		return nil, fmt.Errorf("%w: tombstone of %s is not valid JSON", ErrCorrupt, newest)
 	}
+	if t.BackupID != newest || !isSHA256Hex(t.ManifestSHA256) {
+		return nil, fmt.Errorf("%w: tombstone of %s records backup %q with manifest hash %q", ErrCorrupt, newest, t.BackupID, t.ManifestSHA256)
+	}
 	return &HistoryLink{Previous: t.BackupID, PreviousSHA256: t.ManifestSHA256}, nil
+}
+
+// readTwice reads a backup's manifest twice and returns it when both reads
+// return the same bytes.
+func readTwice(ctx context.Context, bucket *blob.Bucket, database, backupID string) (*Backup, error) {
+	b, err := ReadBackup(ctx, bucket, database, backupID)
+	if err != nil {
+		return nil, err
+	}
+	again, err := ReadBackup(ctx, bucket, database, backupID)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(b.raw, again.raw) {
+		return nil, &ObjectError{Op: "read", Key: ManifestKey(database, backupID), Err: fmt.Errorf("%w: two reads returned different bytes", ErrCorrupt)}
+	}
+	return b, nil
 }
 
 // WriteTombstone records, before a backup is deleted, that Bulwark removed
@@ -126,6 +179,10 @@ func WriteTombstone(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeep
 // readTombstone reads and authenticates the tombstone of backupID.
 func readTombstone(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper, database, backupID string) (*Tombstone, error) {
 	key := TombstoneKey(database, backupID)
+	if err := ValidateBackupID(backupID); err != nil {
+		// A history link names it: the link is forged or damaged.
+		return nil, &ObjectError{Op: "read tombstone", Key: key, Err: fmt.Errorf("%w: the history names %v", ErrCorrupt, err)}
+	}
 	data, err := getObject(ctx, bucket, key, 1<<20, nil)
 	if err != nil {
 		return nil, err
@@ -226,6 +283,13 @@ func CheckHistory(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper
 			}
 			if t.ManifestSHA256 != link.PreviousSHA256 {
 				problems = append(problems, fmt.Sprintf("the tombstone of %s does not record the manifest %s named (SHA-256 %s, recorded %s)", link.Previous, cur, t.ManifestSHA256, link.PreviousSHA256))
+			}
+			// Links run from newer to older backups; tombstones, which
+			// nothing else orders, could otherwise send the walk round a loop.
+			if t.History != nil && CompareBackupIDs(t.History.Previous, link.Previous) >= 0 {
+				problems = append(problems, fmt.Sprintf("the tombstone of %s links to %s, which is not older (a forged or looping history)", link.Previous, t.History.Previous))
+				link = nil
+				break
 			}
 			cur, link = link.Previous, t.History
 		}

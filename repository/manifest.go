@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -50,6 +51,10 @@ type Manifest struct {
 	// FullBecause says why a backup asked to be incremental or differential
 	// was taken as a full one (no usable parent).
 	FullBecause string `json:"full_because,omitempty"`
+
+	// Logical is set for logical (Oracle) backups, which have no pages;
+	// see logical.go.
+	Logical *LogicalInfo `json:"logical,omitempty"`
 
 	Tables       []TableRows `json:"tables"`
 	SchemaSHA256 string      `json:"schema_sha256"`
@@ -98,6 +103,9 @@ type ObjectRef struct {
 type TableRows struct {
 	Name string `json:"name"`
 	Rows int64  `json:"rows"`
+	// Digest is a logical backup's checksum of the table's contents
+	// (oraclesrc.TableDigest), checked by verify and after a restore.
+	Digest string `json:"digest,omitempty"`
 }
 
 // manifestFile is the stored form: the body's exact bytes and an HMAC over
@@ -169,6 +177,23 @@ func (m *Manifest) check() error {
 	if err := ValidateDatabaseName(m.Database.Name); err != nil {
 		return bad("%v", err)
 	}
+	if m.Format < 1 {
+		return bad("format %d is not a manifest format (1 to %d)", m.Format, FormatVersion)
+	}
+	if h := m.History; h != nil {
+		if err := ValidateBackupID(h.Previous); err != nil {
+			return bad("history: previous %v", err)
+		}
+		if !isSHA256Hex(h.PreviousSHA256) {
+			return bad("history: previous_sha256 %q is not a SHA-256", h.PreviousSHA256)
+		}
+	}
+	if m.Logical != nil {
+		return m.checkLogical(bad)
+	}
+	if m.Database.Engine == EngineOracle {
+		return bad("an Oracle backup without its logical section")
+	}
 	if m.PageSize < 512 || m.PageSize > 65536 || m.PageSize&(m.PageSize-1) != 0 {
 		return bad("page size %d is not a power of two between 512 and 65536", m.PageSize)
 	}
@@ -203,8 +228,12 @@ func (m *Manifest) check() error {
 	if _, err := hex.DecodeString(sum); err != nil || len(sum) != 64 {
 		return bad("image hash %q is not a SHA-256", sum)
 	}
+	if m.StoredBytes < 0 {
+		return bad("stored bytes %d is negative", m.StoredBytes)
+	}
 	maxPages := MaxChunkBytes / m.PageSize
 	var pagesSeen int64
+	next := int64(1) // the first page the next chunk may hold
 	for i, c := range m.Chunks {
 		if c.Index != i {
 			return bad("chunk %d has index %d", i, c.Index)
@@ -212,9 +241,26 @@ func (m *Manifest) check() error {
 		if c.PageCount < 0 || c.PageCount > maxPages || c.StoredBytes < 0 || c.StoredBytes > MaxChunkBytes {
 			return bad("chunk %d has absurd size (%d pages, %d bytes)", i, c.PageCount, c.StoredBytes)
 		}
-		if len(c.StoredSHA256) != 64 {
-			return bad("chunk %d has no object hash", i)
+		if c.PageCount == 0 {
+			return bad("chunk %d holds no pages", i)
 		}
+		if !isSHA256Hex(c.StoredSHA256) {
+			return bad("chunk %d has no object hash (stored_sha256 %q)", i, c.StoredSHA256)
+		}
+		// Pages are stored in increasing order across chunks; a full
+		// backup's chunks are consecutive runs from page 1.
+		first, last := int64(c.FirstPage), int64(c.FirstPage)+int64(c.PageCount)-1
+		switch {
+		case first < next && i == 0:
+			return bad("chunk 0 starts at page %d; pages are numbered from 1", first)
+		case first < next:
+			return bad("chunk %d starts at page %d, inside or before chunk %d (first pages overlap or are out of order)", i, first, i-1)
+		case m.Type == BackupFull && first != next:
+			return bad("chunk %d starts at page %d; a full backup's chunks are consecutive, so it must start at page %d", i, first, next)
+		case last > m.PageCount:
+			return bad("chunk %d holds pages %d to at least %d, beyond the image's %d pages", i, first, last, m.PageCount)
+		}
+		next = last + 1
 		if _, err := hex.DecodeString(c.SealTag); err != nil || (c.SealTag != "" && len(c.SealTag) != 2*sealTagSize) {
 			return bad("chunk %d has a malformed seal tag", i)
 		}
@@ -226,8 +272,19 @@ func (m *Manifest) check() error {
 	if pagesSeen > m.PageCount {
 		return bad("chunks hold %d pages, more than the image's %d", pagesSeen, m.PageCount)
 	}
-	if m.PageIndex != nil && len(m.PageIndex.StoredSHA256) != 64 {
-		return bad("page index has no object hash")
+	if m.PageIndex != nil && (!isSHA256Hex(m.PageIndex.StoredSHA256) || m.PageIndex.StoredBytes < 0) {
+		return bad("page index has no object hash or size (%d bytes, stored_sha256 %q)", m.PageIndex.StoredBytes, m.PageIndex.StoredSHA256)
+	}
+	for i, t := range m.Tables {
+		if strings.ContainsRune(t.Name, 0) || t.Rows < 0 {
+			return bad("table %d (%q) has a NUL in its name or a negative row count (%d)", i, t.Name, t.Rows)
+		}
 	}
 	return nil
+}
+
+// isSHA256Hex reports whether s is a SHA-256 in hex.
+func isSHA256Hex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil && len(s) == 64
 }
