@@ -2,6 +2,7 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -55,7 +56,24 @@ func (a *StorageActivities) VerifyBackup(ctx context.Context, in VerifyInput) (V
 	}
 	m := b.Manifest
 	out.Chunks = len(m.Chunks)
-	problems, check := a.verify(ctx, b)
+	var (
+		problems []string
+		check    sqlitesrc.CheckResult
+	)
+	if m.IsLogical() {
+		// No image to rebuild: every file is read back and every table's
+		// rows decoded and digested against the manifest.
+		problems = VerifyLogical(ctx, a.Bucket, a.Keeper, b)
+		check.Integrity = "not applicable (Oracle logical backup: rows and digests checked)"
+	} else {
+		var err error
+		if problems, check, err = a.verify(ctx, b); err != nil {
+			// Storage failed, not the backup: nothing is recorded, and the
+			// retry policy tries again.
+			a.Metrics.Failed(in.Database, "verify")
+			return out, fmt.Errorf("verify %s: %w", in.BackupID, err)
+		}
+	}
 	out.Problems = problems
 	out.OK = len(problems) == 0
 	out.Integrity, out.ForeignKey = check.Integrity, check.ForeignKeys
@@ -90,16 +108,24 @@ func (a *StorageActivities) VerifyBackup(ctx context.Context, in VerifyInput) (V
 // good. The chain is checked oldest first, each backup's own objects
 // without decrypting; the first damaged backup is reported with every
 // backup that depends on it. Only an intact chain is rebuilt and checked by
-// SQLite.
-func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([]string, sqlitesrc.CheckResult) {
+// SQLite. An error is a storage fault (unreachable, refusing, the context
+// ending), which says nothing about the backup: it is returned for the
+// retry policy to try again, never recorded as a problem.
+func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([]string, sqlitesrc.CheckResult, error) {
 	var check sqlitesrc.CheckResult
 	m := b.Manifest
 	db := m.Database.Name
 	// A damaged backup is named with every backup that depends on it. The
 	// per-backup object check that finds it reads every chunk, so it runs
 	// only when the chain or the rebuild fails: a healthy backup is read once.
-	damaged := func(cause error) ([]string, sqlitesrc.CheckResult) {
+	damaged := func(cause error) ([]string, sqlitesrc.CheckResult, error) {
+		if storageFault(cause) {
+			return nil, check, cause
+		}
 		ids, chainErr := repository.ChainIDs(ctx, a.Bucket, db, m.BackupID)
+		if chainErr != nil && storageFault(chainErr) {
+			return nil, check, chainErr
+		}
 		broken := ""
 		if chainErr != nil {
 			broken, cause = ids[0], chainErr // the ancestor whose manifest cannot be read
@@ -110,18 +136,21 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 			}
 			activity.RecordHeartbeat(ctx, Progress{Phase: "verify"})
 			if err := repository.CheckObjects(ctx, a.Bucket, a.Keeper, db, id); err != nil {
+				if storageFault(err) {
+					return nil, check, err
+				}
 				broken, cause = id, err
 			}
 		}
 		if broken == "" {
-			return []string{cause.Error()}, check
+			return []string{cause.Error()}, check, nil
 		}
 		affected, err := repository.Dependents(ctx, a.Bucket, db, broken)
 		if err != nil {
 			affected = []string{broken, m.BackupID}
 		}
 		return []string{fmt.Sprintf("backup %s is damaged (%v); backups that cannot be restored because of it: %s",
-			broken, cause, strings.Join(affected, ", "))}, check
+			broken, cause, strings.Join(affected, ", "))}, check, nil
 	}
 
 	// Other destinations stand in for objects the primary lost, so that the
@@ -151,6 +180,8 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 	for _, h := range chainHeals {
 		onHeal(h)
 	}
+	// Compare with the manifest as authenticated, not as first read.
+	m = chain[len(chain)-1].Manifest()
 	// The page indexes of the older backups: the next backup on this chain
 	// reads them, merged with this backup's. A page index healed here is
 	// reported once, even when the comparison below reads it again.
@@ -172,11 +203,11 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 		dir = os.TempDir()
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return []string{fmt.Sprintf("scratch directory %s: %v", dir, err)}, check
+		return []string{fmt.Sprintf("scratch directory %s: %v", dir, err)}, check, nil
 	}
-	f, err := os.CreateTemp(dir, "verify-"+m.BackupID+"-*.db")
+	f, err := createScratch(dir, "verify", m.BackupID)
 	if err != nil {
-		return []string{fmt.Sprintf("scratch file in %s: %v", dir, err)}, check
+		return []string{fmt.Sprintf("scratch file in %s: %v", dir, err)}, check, nil
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
@@ -191,7 +222,7 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return []string{err.Error()}, check
+			return nil, check, err
 		}
 		hb.close()
 		return damaged(err)
@@ -210,7 +241,9 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 				onHeal(h)
 			}
 		}
-		if err != nil {
+		if err != nil && storageFault(err) {
+			return nil, check, err
+		} else if err != nil {
 			problems = append(problems, "page index: "+err.Error())
 		} else if page != 0 {
 			problems = append(problems, fmt.Sprintf("page index differs from the image at page %d", page))
@@ -220,14 +253,16 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 	problems = append(problems, heals...)
 	// The history's hash chain from this backup back: a backup removed or
 	// replaced behind Bulwark's back is named here.
-	if history, err := repository.CheckHistory(ctx, a.Bucket, a.Keeper, db, m.BackupID); err != nil {
+	if history, err := repository.CheckHistory(ctx, a.Bucket, a.Keeper, db, m.BackupID); err != nil && storageFault(err) {
+		return nil, check, err
+	} else if err != nil {
 		problems = append(problems, "history: "+err.Error())
 	} else {
 		problems = append(problems, history...)
 	}
 	check, err = sqlitesrc.CheckFile(ctx, f.Name())
 	if err != nil {
-		return append(problems, err.Error()), check
+		return append(problems, err.Error()), check, nil
 	}
 	if check.Integrity != "ok" {
 		problems = append(problems, "integrity_check: "+check.Integrity)
@@ -247,7 +282,19 @@ func (a *StorageActivities) verify(ctx context.Context, b *repository.Backup) ([
 			problems = append(problems, fmt.Sprintf("table %s has %d rows, the manifest counted %d", t.Name, r, t.Rows))
 		}
 	}
-	return problems, check
+	return problems, check, nil
+}
+
+// storageFault reports an error that says nothing about the stored backup
+// — storage unreachable or refusing, the context ending — as opposed to an
+// object missing or damaged, a wrong key or bad input.
+func storageFault(err error) bool {
+	for _, e := range []error{repository.ErrCorrupt, repository.ErrNotFound, repository.ErrWrongKey, repository.ErrUnsupportedFormat, repository.ErrBadInput} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // ListBackups lists complete backups with their last verification. Only
@@ -322,7 +369,12 @@ func (a *StorageActivities) ResolveBackup(ctx context.Context, in ResolveInput) 
 	ref := strings.TrimSpace(in.Ref)
 	if repository.ValidateBackupID(ref) == nil {
 		if _, err := repository.ReadBackup(ctx, a.Bucket, in.Database, ref); err != nil {
-			return ResolveOutput{}, boundary(err)
+			// A restore reads the other destinations for a manifest the
+			// primary lost or holds damaged: the backup exists if one of
+			// them has it.
+			if storageFault(err) || a.readElsewhere(ctx, in.Database, ref) == nil {
+				return ResolveOutput{}, boundary(err)
+			}
 		}
 		return ResolveOutput{BackupID: ref}, nil
 	}
@@ -343,8 +395,17 @@ func (a *StorageActivities) ResolveBackup(ctx context.Context, in ResolveInput) 
 			return ResolveOutput{BackupID: ids[i]}, nil
 		}
 		b, err := repository.ReadBackup(ctx, a.Bucket, in.Database, ids[i])
+		if err != nil && !storageFault(err) {
+			if other := a.readElsewhere(ctx, in.Database, ids[i]); other != nil {
+				b, err = other, nil // the restore heals the primary's copy from there too
+			}
+		}
 		if err != nil {
-			continue
+			if started, terr := repository.BackupTime(ids[i]); (terr == nil && started.After(until)) || errors.Is(err, repository.ErrNotFound) {
+				continue // started after the time asked for, or gone since it was listed
+			}
+			// Skipping it would silently restore an older point.
+			return ResolveOutput{}, boundary(fmt.Errorf("backup %s may be the newest at or before %s, but its manifest cannot be read: %w", ids[i], until.Format(time.RFC3339), err))
 		}
 		if !b.Manifest.SnapshotAt.After(until) {
 			return ResolveOutput{BackupID: ids[i]}, nil
@@ -354,6 +415,21 @@ func (a *StorageActivities) ResolveBackup(ctx context.Context, in ResolveInput) 
 		return ResolveOutput{}, boundary(fmt.Errorf("%w: database %s has no complete backups", repository.ErrNotFound, in.Database))
 	}
 	return ResolveOutput{}, boundary(fmt.Errorf("%w: database %s has no backup at or before %s", repository.ErrNotFound, in.Database, until.Format(time.RFC3339)))
+}
+
+// readElsewhere reads the manifest of backupID from the first destination
+// other than the primary that holds it readable, or returns nil.
+func (a *StorageActivities) readElsewhere(ctx context.Context, database, backupID string) *repository.Backup {
+	primary := a.primary().Name
+	for _, d := range a.Destinations {
+		if d.Name == primary {
+			continue
+		}
+		if b, err := repository.ReadBackup(ctx, d.Bucket, database, backupID); err == nil {
+			return b
+		}
+	}
+	return nil
 }
 
 // NewestVerifiedInput names a database.

@@ -89,6 +89,18 @@ func Replicate(ctx context.Context, src, dst *blob.Bucket, dstName string, keepe
 		return rec, err
 	}
 	m := b.Manifest
+	if m.Parent != "" {
+		// The copy must restore from the destination alone, so its parent
+		// must be there, complete (its manifest is copied last), first.
+		parent := ManifestKey(database, m.Parent)
+		ok, err := dst.Exists(ctx, parent)
+		if err != nil {
+			return rec, &ObjectError{Op: "look for the parent's copy", Key: parent, Err: err}
+		}
+		if !ok {
+			return rec, &ObjectError{Op: "replicate", Key: parent, Err: fmt.Errorf("%w: backup %s depends on %s, of which %s holds no complete copy: replicate %s first", ErrNotFound, backupID, m.Parent, dstName, m.Parent)}
+		}
+	}
 	known := map[string]string{}
 	for _, c := range m.Chunks {
 		known[ChunkKey(database, backupID, c.Index)] = c.StoredSHA256

@@ -271,7 +271,7 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 		return nil, fmt.Errorf("write page index: %w", err)
 	}
 	report()
-	history, err := repository.HistoryLinkFor(ctx, opts.Bucket, opts.Database)
+	history, err := repository.AuthenticHistoryLinkFor(ctx, opts.Bucket, opts.Keeper.Keeper, opts.Database)
 	if err != nil {
 		return nil, fmt.Errorf("link to the previous backup: %w", err)
 	}
@@ -317,11 +317,30 @@ func Backup(ctx context.Context, opts BackupOptions) (*BackupResult, error) {
 
 // dataKeyFor re-uses the data key of an earlier attempt of the same backup,
 // so that its chunks stay valid, or creates and stores a new one.
+//
+// An envelope that an earlier attempt wrote but that now reads damaged, or
+// does not unwrap, says nothing certain about the backup or the key: the
+// read may have been flipped on the way. It is reported naming the object,
+// and not as corruption or a wrong key, so that the retry policy reads it
+// again.
 func dataKeyFor(ctx context.Context, opts BackupOptions) (*repository.DataKey, repository.KeyEnvelope, error) {
+	envKey := repository.KeyEnvelopeKey(opts.Database, opts.BackupID)
 	env, err := repository.ReadKeyEnvelope(ctx, opts.Bucket, opts.Database, opts.BackupID)
 	if err == nil {
 		key, err := repository.OpenDataKey(ctx, opts.Keeper.Keeper, env)
-		return key, env, err
+		if err != nil {
+			return nil, env, fmt.Errorf("the key envelope %s written by an earlier attempt does not open: %v", envKey, err)
+		}
+		// The manifest carries env as read. Stored again as read, key.json
+		// equals that copy even if the read changed a field the keeper
+		// does not authenticate (its format, date or description).
+		if err := repository.WriteKeyEnvelope(ctx, opts.Bucket, opts.Database, opts.BackupID, env); err != nil {
+			return nil, env, fmt.Errorf("write key envelope: %w", err)
+		}
+		return key, env, nil
+	}
+	if errors.Is(err, repository.ErrCorrupt) {
+		return nil, env, fmt.Errorf("the key envelope %s written by an earlier attempt reads damaged: %v", envKey, err)
 	}
 	if !errors.Is(err, repository.ErrNotFound) {
 		return nil, env, err
