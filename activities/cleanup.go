@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/bulwark-dr/bulwark/destinations"
@@ -148,6 +149,10 @@ func (a *StorageActivities) ForgetBackup(ctx context.Context, in ForgetInput) (F
 	if err != nil {
 		return out, err
 	}
+	// It runs under a heartbeat timeout: removing thousands of chunks from
+	// a remote destination takes longer than that.
+	hb := startHeartbeat(ctx, Progress{Phase: "forget " + in.BackupID})
+	defer hb.close()
 	now := in.Now
 	if now.IsZero() {
 		now = time.Now()
@@ -176,6 +181,16 @@ func (a *StorageActivities) ForgetBackup(ctx context.Context, in ForgetInput) (F
 			fmt.Sprintf("refusing to forget backup %s on %q: %s depend(s) on it; forget them first", in.BackupID, d.Name, strings.Join(others, ", ")),
 			ErrTypeBadInput, nil)
 	}
+	// The primary's record of this copy goes before the copy: `list`,
+	// `status` and the DR runbook must never count a copy that is gone.
+	// (A record under the primary's own write-once lock stays.)
+	if primary := a.primary(); d.Name != primary.Name && primary.Bucket != nil {
+		pd := destinations.Destination{Name: primary.Name, Lock: destinations.Lock{Mode: primary.LockMode, Period: primary.LockPeriod}}
+		err := destinations.Delete(ctx, pd, primary.Bucket, repository.ReplicaRecordKey(in.Database, in.BackupID, d.Name), now, time.Time{})
+		if err != nil && !repository.IsNotFound(err) && !errors.Is(err, destinations.ErrLocked) {
+			return out, fmt.Errorf("remove the primary's record of the copy on %s: %w", d.Name, err)
+		}
+	}
 	// The tombstone keeps the history's hash chain whole through this
 	// removal; it goes first, so a run cut short leaves no unexplained gap.
 	reason := in.Reason
@@ -200,6 +215,7 @@ func (a *StorageActivities) ForgetBackup(ctx context.Context, in ForgetInput) (F
 		}
 		out.Objects++
 		out.Bytes += o.Size
+		hb.set(Progress{Phase: "forget " + in.BackupID, Chunk: out.Objects, Submitted: len(objs), Offset: out.Bytes})
 	}
 	return out, nil
 }
@@ -216,4 +232,81 @@ func lockName(mode string) string {
 		return "recorded lock"
 	}
 	return "S3 Object Lock, " + mode
+}
+
+// SweepInput asks for the orphans of a database on one destination: objects
+// that no complete backup references, last written before Before (the
+// workflow's time minus a grace period, so that a backup or copy in
+// progress is never touched).
+type SweepInput struct {
+	Database    string    `json:"database"`
+	Destination string    `json:"destination"`
+	Before      time.Time `json:"before"`
+	// DryRun finds the orphans without removing them.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// SweepOutput counts the orphans removed (or, in a dry run, found).
+type SweepOutput struct {
+	Destination string `json:"destination"`
+	Objects     int    `json:"objects"`
+	Bytes       int64  `json:"bytes"`
+	// Locked orphans are kept by the destination's write-once lock until
+	// it ends; a later cleanup removes them.
+	Locked int `json:"locked,omitempty"`
+	// Examples are the first few orphans, each with what left it.
+	Examples []string `json:"examples,omitempty"`
+}
+
+// maxSweepExamples bounds the orphans a sweep names in its output.
+const maxSweepExamples = 10
+
+// SweepOrphans removes what crashes left on a destination and nothing will
+// ever read: temp files of writes cut short, objects of backups and copies
+// that never got a manifest, what a removal cut short left, chunks past a
+// manifest's last one (repository.FindOrphans says exactly which). Only
+// objects older than in.Before go, so a backup or copy still being written
+// is left alone. A retry starts over: what is gone is not found again.
+func (a *StorageActivities) SweepOrphans(ctx context.Context, in SweepInput) (SweepOutput, error) {
+	out := SweepOutput{Destination: in.Destination}
+	if err := repository.ValidateDatabaseName(in.Database); err != nil {
+		return out, boundary(err)
+	}
+	if in.Before.IsZero() {
+		return out, badInput("sweep of %s on %q names no cut-off time", in.Database, in.Destination)
+	}
+	d, err := a.destination(in.Destination)
+	if err != nil {
+		return out, err
+	}
+	hb := startHeartbeat(ctx, Progress{Phase: "sweep orphans on " + d.Name})
+	defer hb.close()
+	orphans, err := repository.FindOrphans(ctx, d.Bucket, in.Database, in.Before)
+	if err != nil {
+		return out, boundary(fmt.Errorf("find orphans of %s on %s: %w", in.Database, d.Name, err))
+	}
+	dest := destinations.Destination{Name: d.Name, Lock: destinations.Lock{Mode: d.LockMode, Period: d.LockPeriod}}
+	now := time.Now()
+	for i, o := range orphans {
+		if !in.DryRun {
+			err := destinations.Delete(ctx, dest, d.Bucket, o.Key, now, time.Time{})
+			switch {
+			case errors.Is(err, destinations.ErrLocked):
+				out.Locked++
+				continue
+			case err != nil && !repository.IsNotFound(err):
+				return out, fmt.Errorf("remove orphan %s on %s: %w", o.Key, d.Name, err)
+			}
+		}
+		out.Objects++
+		out.Bytes += o.Size
+		if len(out.Examples) < maxSweepExamples {
+			out.Examples = append(out.Examples, o.Key+": "+o.Why)
+		}
+		hb.set(Progress{Phase: "sweep orphans on " + d.Name, Chunk: i + 1, Submitted: len(orphans), Offset: out.Bytes})
+	}
+	if out.Objects > 0 && !in.DryRun {
+		activity.GetLogger(ctx).Info("removed orphans", "database", in.Database, "destination", d.Name, "objects", out.Objects, "bytes", out.Bytes)
+	}
+	return out, nil
 }

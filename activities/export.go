@@ -97,7 +97,7 @@ func (a *StorageActivities) ExportBackup(ctx context.Context, in ExportInput) (E
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return out, fmt.Errorf("scratch directory %s: %w", dir, err)
 	}
-	f, err := os.CreateTemp(dir, "export-"+in.BackupID+"-*.db")
+	f, err := createScratch(dir, "export", in.BackupID)
 	if err != nil {
 		return out, fmt.Errorf("scratch file in %s: %w", dir, err)
 	}

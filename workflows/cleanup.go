@@ -24,7 +24,16 @@ type CleanupRequest struct {
 	Database     string   `json:"database"`
 	Destinations []string `json:"destinations,omitempty"`
 	DryRun       bool     `json:"dry_run"`
+	// OrphanGrace is how old an object nothing references must be before
+	// it is removed (0: DefaultOrphanGrace). A backup or copy in progress
+	// has no manifest yet: the grace period keeps its objects.
+	OrphanGrace time.Duration `json:"orphan_grace,omitempty"`
 }
+
+// DefaultOrphanGrace is the age after which cleanup removes objects that
+// no complete backup references: what crashed backups, copies and writes
+// left. A backup or copy in progress writes an object every few seconds.
+const DefaultOrphanGrace = 24 * time.Hour
 
 // CleanupResult is every destination's plan and what was removed.
 type CleanupResult struct {
@@ -32,6 +41,9 @@ type CleanupResult struct {
 	Plans   []activities.CleanupPlan  `json:"plans"`
 	Removed []activities.ForgetOutput `json:"removed,omitempty"`
 	Failed  []string                  `json:"failed,omitempty"`
+	// Swept counts the orphans removed on each destination (found, in a
+	// dry run).
+	Swept []activities.SweepOutput `json:"swept,omitempty"`
 }
 
 // CleanupWorkflow applies each destination's grandfather-father-son policy
@@ -53,6 +65,12 @@ func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, e
 		return res, err
 	}
 	now := workflow.Now(ctx)
+	// Histories from before the orphan sweep existed do not sweep.
+	sweep := workflow.GetVersion(ctx, "sweep-orphans", workflow.DefaultVersion, 1) == 1
+	grace := req.OrphanGrace
+	if grace <= 0 {
+		grace = DefaultOrphanGrace
+	}
 	for _, name := range names {
 		var plan activities.CleanupPlan
 		if err := workflow.ExecuteActivity(shortActivity(ctx, activities.StorageQueue), storageActs.PlanCleanup,
@@ -60,11 +78,9 @@ func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, e
 			return res, err
 		}
 		res.Plans = append(res.Plans, plan)
-		if req.DryRun {
-			continue
-		}
+		failedBefore := len(res.Failed)
 		for _, d := range plan.Decisions {
-			if d.Keep {
+			if d.Keep || req.DryRun {
 				continue
 			}
 			var out activities.ForgetOutput
@@ -77,6 +93,18 @@ func CleanupWorkflow(ctx workflow.Context, req CleanupRequest) (CleanupResult, e
 				break
 			}
 			res.Removed = append(res.Removed, out)
+		}
+		// Then what crashes left there, unless a removal failed: the sweep
+		// would find that backup's remains, and they may be locked.
+		if sweep && len(res.Failed) == failedBefore {
+			var out activities.SweepOutput
+			err := workflow.ExecuteActivity(longActivity(ctx, activities.StorageQueue), storageActs.SweepOrphans,
+				activities.SweepInput{Database: req.Database, Destination: name, Before: now.Add(-grace), DryRun: req.DryRun}).Get(ctx, &out)
+			if err != nil {
+				res.Failed = append(res.Failed, fmt.Sprintf("orphans on %s: %v", name, err))
+				continue
+			}
+			res.Swept = append(res.Swept, out)
 		}
 	}
 	if len(res.Failed) > 0 {

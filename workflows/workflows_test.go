@@ -330,6 +330,7 @@ func TestCleanupDryRunAndRealRunAgree(t *testing.T) {
 				forgotten = append(forgotten, in.BackupID)
 				return activities.ForgetOutput{BackupID: in.BackupID, Objects: 3}, nil
 			})
+		env.OnActivity("SweepOrphans", mock.Anything, mock.Anything).Return(activities.SweepOutput{Destination: "local"}, nil)
 		env.ExecuteWorkflow(CleanupWorkflow, CleanupRequest{Database: "finance", DryRun: dryRun})
 		if err := env.GetWorkflowError(); err != nil {
 			t.Fatal(err)
@@ -362,6 +363,7 @@ func TestPipelineBacksUpCleansAndChecksRPO(t *testing.T) {
 	env.OnActivity("VerifyBackup", mock.Anything, mock.Anything).Return(activities.VerifyOutput{OK: true}, nil)
 	env.OnActivity("ListDestinations", mock.Anything).Return([]activities.DestinationInfo{{Name: "local", Role: "primary"}}, nil)
 	env.OnActivity("PlanCleanup", mock.Anything, mock.Anything).Return(activities.CleanupPlan{Destination: "local"}, nil)
+	env.OnActivity("SweepOrphans", mock.Anything, mock.Anything).Return(activities.SweepOutput{Destination: "local"}, nil)
 	env.OnActivity("NewestVerified", mock.Anything, mock.Anything).Return(activities.NewestVerifiedOutput{BackupID: "20261126T020000.000Z-0000abcd", SnapshotAt: start}, nil)
 	env.ExecuteWorkflow(PipelineWorkflow, PipelineRequest{Database: "finance", Host: "laptop", Type: "full", Verify: true, Cleanup: true, RPO: 24 * time.Hour})
 	if err := env.GetWorkflowError(); err != nil {
