@@ -99,6 +99,10 @@ type SnapshotInput struct {
 	Type      string    `json:"type,omitempty"`
 	BackupID  string    `json:"backup_id"`
 	StartedAt time.Time `json:"started_at"`
+	// Schema and Tables override an Oracle database's configured scope (an
+	// emergency copy of a restore's target); empty for SQLite.
+	Schema string   `json:"schema,omitempty"`
+	Tables []string `json:"tables,omitempty"`
 }
 
 // SnapshotOutput describes the backup written.

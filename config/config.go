@@ -243,16 +243,53 @@ type Temporal struct {
 
 // Database is one SQLite database to protect.
 type Database struct {
-	Name   string `yaml:"name"`
+	Name string `yaml:"name"`
+	// Engine is sqlite (the default) or oracle.
+	Engine string `yaml:"engine"`
 	Path   string `yaml:"path"`
 	Host   string `yaml:"host"`
 	Verify *bool  `yaml:"verify_after_backup"`
+	// Oracle says how to reach an Oracle database (engine: oracle).
+	Oracle *Oracle `yaml:"oracle"`
 	// RPO is the recovery point objective: scheduled runs alert when the
 	// newest verified backup is older (0: no check).
 	RPO Duration `yaml:"rpo"`
 	// Drill is the scheduled restore test of this database.
 	Drill *Drill `yaml:"drill"`
 }
+
+// Engines.
+const (
+	EngineSQLite = "sqlite"
+	EngineOracle = "oracle"
+)
+
+// Oracle is the connection and scope of an Oracle database's backups. The
+// password is read by the worker from the environment variable PasswordEnv
+// or the file PasswordFile; it is never written in the config.
+type Oracle struct {
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"`
+	Service      string `yaml:"service"`
+	User         string `yaml:"user"`
+	Password     string `yaml:"password"` // refused: see PasswordEnv
+	PasswordEnv  string `yaml:"password_env"`
+	PasswordFile string `yaml:"password_file"`
+	// Schema to back up (default: the user's); Tables limits the backup to
+	// some tables (their schema's code, views and sequences come along).
+	Schema string   `yaml:"schema"`
+	Tables []string `yaml:"tables"`
+	// DataPumpDirectory is the Oracle DIRECTORY object a Data Pump export
+	// is written to and read back from (empty: no Data Pump export).
+	DataPumpDirectory string `yaml:"datapump_directory"`
+	// RMANPath is the rman program on a worker that runs on the database
+	// host ("" looks on PATH; RMAN backups are skipped, with a note, where
+	// there is none).
+	RMANPath string `yaml:"rman_path"`
+}
+
+// IsOracle reports whether d is an Oracle database.
+func (d Database) IsOracle() bool { return d.Engine == EngineOracle }
 
 // Drill restores a backup to scratch on a schedule and checks it: SQLite's
 // integrity checks and the application's queries (read-only SELECTs that
@@ -452,6 +489,23 @@ func (c *Config) normalize() error {
 			return c.fail(field+".name", "%q is used twice; database names must be unique", d.Name)
 		}
 		seen[d.Name] = true
+		switch d.Engine {
+		case "", EngineSQLite:
+			d.Engine = EngineSQLite
+			if d.Oracle != nil {
+				return c.fail(field+".oracle", "set for a SQLite database; add engine: oracle")
+			}
+		case EngineOracle:
+			if err := c.normalizeOracle(field, d); err != nil {
+				return err
+			}
+			if d.Host == "" {
+				d.Host = c.Host
+			}
+			continue
+		default:
+			return c.fail(field+".engine", "%q is not sqlite or oracle", d.Engine)
+		}
 		if d.Path == "" {
 			return c.fail(field+".path", "missing; set it to the SQLite file of %s", d.Name)
 		}
@@ -465,6 +519,9 @@ func (c *Config) normalize() error {
 			continue
 		}
 		field := fmt.Sprintf("databases[%d].drill", i)
+		if d.IsOracle() {
+			return c.fail(field, "drills restore SQLite files; an Oracle backup is checked by verify (row counts and digests of every table) and restored with `bulwark oracle restore`")
+		}
 		if err := checkCron(d.Drill.Cron); err != nil {
 			return c.fail(field+".cron", "%v", err)
 		}
@@ -848,7 +905,7 @@ func (c *Config) Database(name string) (Database, error) {
 func (c *Config) DatabasesOn(host string) map[string]string {
 	out := map[string]string{}
 	for _, d := range c.Databases {
-		if d.Host == host {
+		if d.Host == host && !d.IsOracle() {
 			out[d.Name] = d.Path
 		}
 	}
@@ -873,4 +930,81 @@ func suggestName(s string) string {
 		out = out[:63]
 	}
 	return out
+}
+
+// normalizeOracle checks an Oracle database's connection settings.
+func (c *Config) normalizeOracle(field string, d *Database) error {
+	o := d.Oracle
+	if o == nil {
+		return c.fail(field+".oracle", "missing; an Oracle database needs host, port, service, user and password_env or password_file")
+	}
+	field += ".oracle"
+	if d.Path != "" {
+		return c.fail(field, "an Oracle database has no path; remove databases[].path")
+	}
+	if o.Password != "" {
+		return c.fail(field+".password", "passwords are never written in the config; put it in an environment variable named by password_env, or a file named by password_file")
+	}
+	if o.Host == "" {
+		return c.fail(field+".host", "missing")
+	}
+	if o.Port == 0 {
+		o.Port = 1521
+	}
+	if o.Port < 1 || o.Port > 65535 {
+		return c.fail(field+".port", "%d is not a TCP port", o.Port)
+	}
+	if o.Service == "" {
+		return c.fail(field+".service", "missing; the service name, for example FREEPDB1")
+	}
+	if o.User == "" {
+		return c.fail(field+".user", "missing")
+	}
+	switch {
+	case o.PasswordEnv == "" && o.PasswordFile == "":
+		return c.fail(field+".password_env", "missing; name the environment variable (or set password_file) that holds the password of %s", o.User)
+	case o.PasswordEnv != "" && o.PasswordFile != "":
+		return c.fail(field+".password_env", "set password_env or password_file, not both")
+	case o.PasswordFile != "":
+		o.PasswordFile = c.abs(o.PasswordFile)
+	}
+	if o.Schema == "" {
+		o.Schema = strings.ToUpper(o.User)
+	}
+	if !oracleIdent.MatchString(o.Schema) {
+		return c.fail(field+".schema", "%q is not a plain Oracle name (a letter, then letters, digits, _ $ #)", o.Schema)
+	}
+	o.Schema = strings.ToUpper(o.Schema)
+	for j, t := range o.Tables {
+		if !oracleIdent.MatchString(t) {
+			return c.fail(fmt.Sprintf("%s.tables[%d]", field, j), "%q is not a plain Oracle name", t)
+		}
+		o.Tables[j] = strings.ToUpper(t)
+	}
+	if o.DataPumpDirectory != "" {
+		if !oracleIdent.MatchString(o.DataPumpDirectory) {
+			return c.fail(field+".datapump_directory", "%q is not a plain Oracle name", o.DataPumpDirectory)
+		}
+		o.DataPumpDirectory = strings.ToUpper(o.DataPumpDirectory)
+	}
+	return nil
+}
+
+var oracleIdent = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_$#]{0,127}$`)
+
+// ReadPassword reads the password of an Oracle database from where the
+// config says it is. The error never contains the password.
+func (o *Oracle) ReadPassword() (string, error) {
+	if o.PasswordFile != "" {
+		data, err := os.ReadFile(o.PasswordFile)
+		if err != nil {
+			return "", fmt.Errorf("read the Oracle password file: %w", err)
+		}
+		return strings.TrimRight(string(data), "\r\n"), nil
+	}
+	v, ok := os.LookupEnv(o.PasswordEnv)
+	if !ok || v == "" {
+		return "", fmt.Errorf("environment variable %s (the Oracle password of %s) is not set", o.PasswordEnv, o.User)
+	}
+	return v, nil
 }

@@ -224,6 +224,9 @@ func ChainFromWith(ctx context.Context, sources []Source, keeper SecretsKeeper, 
 			}
 			return nil, heals, err
 		}
+		if err := refuseLogical(b.Manifest); err != nil {
+			return nil, heals, err
+		}
 		envelopeHeal, err := healKeyEnvelope(ctx, sources, b, opts)
 		if err != nil {
 			return nil, heals, fmt.Errorf("key envelope of backup %s: %w", id, err)
@@ -237,8 +240,10 @@ func ChainFromWith(ctx context.Context, sources []Source, keeper SecretsKeeper, 
 			}
 			heals = append(heals, *manifestHeal)
 		}
-		if len(rev) > 0 && b.Manifest.PageSize != rev[len(rev)-1].Manifest().PageSize {
-			return nil, heals, fmt.Errorf("%w: %s has page size %d, its child %s %d", ErrCorrupt, id, b.Manifest.PageSize, rev[len(rev)-1].Manifest().BackupID, rev[len(rev)-1].Manifest().PageSize)
+		if len(rev) > 0 {
+			if err := checkParent(rev[len(rev)-1].Manifest(), b.Manifest); err != nil {
+				return nil, heals, err
+			}
 		}
 		rev = append(rev, Layer{Backup: b, Key: key, Source: sources[at].Name})
 		if b.Manifest.Type == BackupFull {

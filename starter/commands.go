@@ -39,6 +39,12 @@ func cmdBackup(ctx context.Context, g *globals, args []string) error {
 	}
 	defer s.Close()
 	req := workflows.BackupRequest{Database: db.Name, Host: db.Host, Type: *typ, Verify: !*noVerify && db.VerifyAfterBackup()}
+	if db.IsOracle() {
+		if *typ != "full" {
+			return fmt.Errorf("backup --type %s: an Oracle logical backup is always full (RMAN level 1 backups run with `bulwark oracle rman`)", *typ)
+		}
+		req.Engine = config.EngineOracle
+	}
 	run, err := s.start(ctx, workflows.BackupWorkflowID(db.Name), workflows.BackupWorkflow, req)
 	if err != nil {
 		return err
@@ -85,7 +91,12 @@ func printBackupSummary(g *globals, s *session, res workflows.BackupResult) {
 	if res.FullBecause != "" {
 		fmt.Fprintf(w, "  taken as a full backup because %s\n", res.FullBecause)
 	}
-	fmt.Fprintf(w, "  database    %s (%d pages, %s journal), %d tables, %d rows\n", humanBytes(res.ImageBytes), res.PageCount, res.JournalMode, res.Tables, res.Rows)
+	if scn, ok := strings.CutPrefix(res.JournalMode, "scn "); ok && res.PageCount == 0 {
+		// An Oracle logical backup: rows read at one SCN, not pages.
+		fmt.Fprintf(w, "  schema      read at SCN %s, %d tables, %d rows, each with its digest\n", scn, res.Tables, res.Rows)
+	} else {
+		fmt.Fprintf(w, "  database    %s (%d pages, %s journal), %d tables, %d rows\n", humanBytes(res.ImageBytes), res.PageCount, res.JournalMode, res.Tables, res.Rows)
+	}
 	changed := ""
 	if res.Type != "full" {
 		changed = fmt.Sprintf(" holding the %d of %d pages that changed", res.ChangedPages, res.PageCount)
@@ -591,6 +602,12 @@ func cmdForget(ctx context.Context, g *globals, args []string) error {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", d.BackupID, d.Type, d.SnapshotAt.UTC().Format("2006-01-02 15:04"), verdict, strings.Join(d.Reasons, "; "))
 		}
 		tw.Flush()
+	}
+	for _, o := range res.Swept {
+		if o.Objects > 0 {
+			verb := map[bool]string{true: "would remove", false: "removed"}[*dryRun]
+			fmt.Fprintf(g.stdout, "%s: %s %d orphan object(s), %s, that crashes left (e.g. %s)\n", o.Destination, verb, o.Objects, humanBytes(o.Bytes), o.Examples[0])
+		}
 	}
 	return werr
 }

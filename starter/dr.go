@@ -129,7 +129,11 @@ func drStart(ctx context.Context, g *globals, s *session, incident, scenario str
 		if err != nil {
 			return err
 		}
-		req.Databases = append(req.Databases, workflows.DRDatabase{Name: d.Name, Host: d.Host, Priority: strings.ToUpper(prio)})
+		dd := workflows.DRDatabase{Name: d.Name, Host: d.Host, Priority: strings.ToUpper(prio)}
+		if d.IsOracle() {
+			dd.Engine, dd.Host = "oracle", ""
+		}
+		req.Databases = append(req.Databases, dd)
 	}
 	for _, t := range targets {
 		name, where, ok := strings.Cut(t, "=")

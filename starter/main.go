@@ -17,7 +17,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-const usage = `bulwark — durable backup and disaster recovery for SQLite, on Temporal
+const usage = `bulwark — durable backup and disaster recovery for SQLite and Oracle, on Temporal
 
 Usage:
   bulwark run [command [args]]     start the embedded Temporal server and a worker on
@@ -30,6 +30,12 @@ Usage:
   bulwark verify <database> [<backup>|latest]
   bulwark restore <database> [<backup>|latest|<RFC3339 time>] [--to <file>] [--yes] [--repair]
   bulwark restore-table <database> <backup>|latest <table> [--into <file>] [--mode replace|append|new-name] [--yes]
+  bulwark oracle restore <database> [<backup>|latest|<time>] [--table T]... [--schema S]
+             [--mode create|replace|append|new-name] [--new-name N] [--datapump [--table-exists A]]
+                                   restore an Oracle schema or tables from a logical backup,
+                                   checked by row counts and digests (emergency copy first)
+  bulwark oracle rman <database> --level 0|1
+                                   RMAN incremental on the database host's worker
   bulwark export <database> [<backup>|latest] --format sql|csv --to <dir>
   bulwark replicate <database> [<backup>|latest] [--to <destination>]...
                                    copy a backup to the other destinations, verified there
@@ -167,6 +173,8 @@ func dispatch(ctx context.Context, g *globals, args []string) error {
 		return cmdApprove(ctx, g, cmd, rest)
 	case "status":
 		return cmdStatus(ctx, g, rest)
+	case "oracle":
+		return cmdOracle(ctx, g, rest)
 	}
 	return usagef("unknown command %q", cmd)
 }

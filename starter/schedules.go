@@ -58,6 +58,11 @@ func desiredSchedules(cfg *config.Config) ([]desiredSchedule, error) {
 			Database: db.Name, Host: db.Host, Type: s.Type, Schedule: s.Name,
 			Verify: db.VerifyAfterBackup(), Cleanup: s.CleanupAfter(), RPO: time.Duration(db.RPO),
 		}
+		if db.IsOracle() {
+			// Logical backups of Oracle are always full; RMAN does Oracle's
+			// incrementals on the database host.
+			req.Engine, req.Type = config.EngineOracle, "full"
+		}
 		// The note hashes everything the schedule is made of, so any
 		// change in the config (or in what a run is asked to do) updates it.
 		shape, err := json.Marshal(struct {

@@ -25,6 +25,7 @@ import (
 	_ "gocloud.dev/blob/s3blob"   // s3:// destinations
 
 	"github.com/bulwark-dr/bulwark/activities"
+	"github.com/bulwark-dr/bulwark/activities/oraclesrc"
 	"github.com/bulwark-dr/bulwark/activities/sqlitesrc"
 	"github.com/bulwark-dr/bulwark/config"
 	"github.com/bulwark-dr/bulwark/destinations"
@@ -171,14 +172,39 @@ func run() error {
 	storageWorker.RegisterActivity(storageActs)
 	hostWorker := worker.New(c, activities.HostQueue(*host), activityOpts)
 	hostWorker.RegisterActivity(sqliteActs)
+	workers := []worker.Worker{wfWorker, storageWorker, hostWorker}
+	queues := []string{activities.WorkflowQueue, activities.StorageQueue, activities.HostQueue(*host)}
 
-	for _, w := range []worker.Worker{wfWorker, storageWorker, hostWorker} {
+	// Oracle databases are reached over the network: a worker polls the
+	// oracle queue when the config names one (and, on the database host,
+	// runs RMAN too). The password stays in this process.
+	oracleActs := &activities.OracleActivities{Databases: map[string]activities.OracleDatabase{}, Bucket: bucket,
+		Keeper: kp, KeeperDescription: kp.Description, Tool: "bulwark " + version, Metrics: m}
+	for _, d := range cfg.Databases {
+		if !d.IsOracle() {
+			continue
+		}
+		o := d.Oracle
+		oracleActs.Databases[d.Name] = activities.OracleDatabase{
+			Name: d.Name, Conn: oraclesrc.Conn{Host: o.Host, Port: o.Port, Service: o.Service, User: o.User},
+			Password: o.ReadPassword, Schema: o.Schema, Tables: o.Tables,
+			DataPumpDirectory: o.DataPumpDirectory, RMANPath: o.RMANPath,
+		}
+	}
+	if len(oracleActs.Databases) > 0 {
+		oracleWorker := worker.New(c, activities.OracleQueue, activityOpts)
+		oracleWorker.RegisterActivity(oracleActs)
+		workers = append(workers, oracleWorker)
+		queues = append(queues, activities.OracleQueue)
+	}
+
+	for _, w := range workers {
 		if err := w.Start(); err != nil {
 			return fmt.Errorf("start worker: %w", err)
 		}
 		defer w.Stop()
 	}
-	logger.Info("worker running", "host", *host, "queues", []string{activities.WorkflowQueue, activities.StorageQueue, activities.HostQueue(*host)},
+	logger.Info("worker running", "host", *host, "queues", queues,
 		"databases", len(sqliteActs.Databases), "destinations", len(dests), "primary", keeper.Redact(cfg.Destination), "keeper", kp.Description)
 	fmt.Fprintf(os.Stderr, "bulwark-worker: ready on %s (host %s, %d database(s))\n", opts.HostPort, *host, len(sqliteActs.Databases))
 	<-ctx.Done()

@@ -17,6 +17,9 @@ type BackupRequest struct {
 	Host     string `json:"host"` // the host whose worker has the file
 	Type     string `json:"type"` // full (default), incremental or differential
 	Verify   bool   `json:"verify"`
+	// Engine is "" or sqlite for a SQLite file on Host, oracle for a
+	// logical backup of an Oracle schema on the oracle queue.
+	Engine string `json:"engine,omitempty"`
 }
 
 // BackupResult is what a backup workflow returns: references and figures.
@@ -36,7 +39,11 @@ func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, erro
 	if err := repository.ValidateDatabaseName(req.Database); err != nil {
 		return BackupResult{}, temporal.NewNonRetryableApplicationError(err.Error(), activities.ErrTypeBadInput, nil)
 	}
-	if req.Host == "" {
+	oracle := req.Engine == "oracle"
+	if req.Engine != "" && req.Engine != "sqlite" && !oracle {
+		return BackupResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("engine %q is not sqlite or oracle", req.Engine), activities.ErrTypeBadInput, nil)
+	}
+	if req.Host == "" && !oracle {
 		return BackupResult{}, temporal.NewNonRetryableApplicationError("backup request names no host", activities.ErrTypeBadInput, nil)
 	}
 	switch repository.BackupType(req.Type) {
@@ -55,8 +62,15 @@ func BackupWorkflow(ctx workflow.Context, req BackupRequest) (BackupResult, erro
 	workflow.GetLogger(ctx).Info("backup starting", "database", req.Database, "backup", backupID)
 
 	var snap activities.SnapshotOutput
-	err := workflow.ExecuteActivity(longActivity(ctx, activities.HostQueue(req.Host)), sqliteActs.SnapshotSQLite,
-		activities.SnapshotInput{Database: req.Database, Type: req.Type, BackupID: backupID, StartedAt: started}).Get(ctx, &snap)
+	in := activities.SnapshotInput{Database: req.Database, Type: req.Type, BackupID: backupID, StartedAt: started}
+	var err error
+	if oracle {
+		// Verify, replication and cleanup below are the same for both
+		// engines: they work on objects and manifests.
+		err = workflow.ExecuteActivity(longActivity(ctx, activities.OracleQueue), oracleActs.BackupOracle, in).Get(ctx, &snap)
+	} else {
+		err = workflow.ExecuteActivity(longActivity(ctx, activities.HostQueue(req.Host)), sqliteActs.SnapshotSQLite, in).Get(ctx, &snap)
+	}
 	if err != nil {
 		return BackupResult{}, err
 	}

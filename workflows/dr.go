@@ -115,6 +115,10 @@ type DRDatabase struct {
 	// must be absolute.
 	TargetHost string `json:"target_host,omitempty"`
 	TargetPath string `json:"target_path,omitempty"`
+	// Engine is "" (SQLite) or oracle: an Oracle schema is assessed over
+	// SQL and restored in place from its logical backup, after a verified
+	// emergency copy of what is there (OracleRestoreWorkflow).
+	Engine string `json:"engine,omitempty"`
 }
 
 // DRRequest declares a disaster.
@@ -185,6 +189,7 @@ const (
 type DRDatabaseReport struct {
 	Name         string `json:"name"`
 	Host         string `json:"host"`
+	Engine       string `json:"engine,omitempty"`
 	Priority     string `json:"priority"`
 	PriorityRule bool   `json:"priority_by_rule,omitempty"` // from DefaultPriority
 	Status       string `json:"status"`
@@ -337,6 +342,13 @@ func (r *drRun) run() (DRReport, error) {
 	// 1. Declare.
 	s := r.begin(DRStepDeclare)
 	rep.DeclaredAt = workflow.Now(ctx)
+	// The disaster was declared when the runbook was started, which can be
+	// long before a worker first runs it (no worker up, a server restarted
+	// under it): the RTO clock and the data-loss window start then.
+	if workflow.GetVersion(ctx, "dr-declared-at-start", workflow.DefaultVersion, 1) == 1 {
+		rep.DeclaredAt = workflow.GetInfo(ctx).WorkflowStartTime
+		rep.Timeline[s].Started = rep.DeclaredAt
+	}
 	rto, rpo, err := r.validate()
 	if err != nil {
 		return DRReport{}, err
@@ -487,6 +499,18 @@ func (r *drRun) validate() (rto, rpo time.Duration, err error) {
 			}
 		}
 		seen = append(seen, d.Name)
+		switch d.Engine {
+		case "", "sqlite":
+		case "oracle":
+			if d.TargetPath != "" || d.TargetHost != "" {
+				return bad("database %s is an Oracle schema: it is restored in place, with no target host or path", d.Name)
+			}
+			if d.Host == "" {
+				d.Host = activities.OracleQueue
+			}
+		default:
+			return bad("engine %q of %s is not sqlite or oracle", d.Engine, d.Name)
+		}
 		if d.Host == "" {
 			return bad("database %s names no host", d.Name)
 		}
@@ -494,7 +518,7 @@ func (r *drRun) validate() (rto, rpo time.Duration, err error) {
 			return bad("target path %q of %s must be absolute", d.TargetPath, d.Name)
 		}
 		db := DRDatabaseReport{Name: d.Name, Host: d.Host, Priority: d.Priority, Status: DRPending,
-			TargetHost: d.TargetHost, TargetPath: d.TargetPath}
+			TargetHost: d.TargetHost, TargetPath: d.TargetPath, Engine: d.Engine}
 		switch d.Priority {
 		case PriorityP1, PriorityP2, PriorityP3:
 		case "":
@@ -533,6 +557,20 @@ func (r *drRun) checkFrom(dests []activities.DestinationInfo) error {
 	return nil
 }
 
+// oracleActivity is for work on an Oracle database, from any worker on the
+// oracle queue; like a lost host, an unreachable queue times out.
+func (r *drRun) oracleActivity() workflow.Context {
+	return workflow.WithActivityOptions(r.ctx, workflow.ActivityOptions{
+		TaskQueue:              activities.OracleQueue,
+		ScheduleToStartTimeout: r.hostWait,
+		StartToCloseTimeout:    time.Hour,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second,
+			MaximumAttempts: 3, NonRetryableErrorTypes: nonRetryable,
+		},
+	})
+}
+
 // hostActivity is for work on a database's host, which may have been lost
 // with the disaster: a host that does not take the task within hostWait
 // times out instead of holding up the recovery.
@@ -558,6 +596,10 @@ func (r *drRun) hostActivity(host string, startToClose time.Duration, heartbeat 
 func (r *drRun) assess(s int) {
 	futures := make([]workflow.Future, len(r.rep.Databases))
 	for i, d := range r.rep.Databases {
+		if d.Engine == "oracle" {
+			futures[i] = workflow.ExecuteActivity(r.oracleActivity(), oracleActs.AssessOracle, activities.AssessInput{Database: d.Name})
+			continue
+		}
 		futures[i] = workflow.ExecuteActivity(r.hostActivity(d.Host, time.Hour, true), sqliteActs.AssessDatabase,
 			activities.AssessInput{Database: d.Name})
 	}
@@ -682,7 +724,7 @@ func (r *drRun) beforeText() string {
 func (r *drRun) prepare(s int) {
 	futures := make([]workflow.Future, len(r.rep.Databases))
 	for i, d := range r.rep.Databases {
-		if d.Status == DRReady {
+		if d.Status == DRReady && d.Engine != "oracle" {
 			futures[i] = workflow.ExecuteActivity(r.hostActivity(d.TargetHost, 2*time.Minute, false), sqliteActs.InspectRestoreTarget,
 				activities.TargetInput{Database: d.Name, Target: d.TargetPath})
 		}
@@ -691,6 +733,11 @@ func (r *drRun) prepare(s int) {
 	problems := 0
 	for i := range r.rep.Databases {
 		d := &r.rep.Databases[i]
+		if d.Status == DRReady && d.Engine == "oracle" {
+			d.Target = "schema of " + d.Name
+			lines = append(lines, fmt.Sprintf("%s: Oracle schema restored in place; what it replaces is backed up and verified first", d.Name))
+			continue
+		}
 		if futures[i] == nil {
 			continue
 		}
@@ -855,6 +902,25 @@ func (r *drRun) restoreOne(d *DRDatabaseReport) error {
 	failed := func(err error) {
 		d.Status, d.Error = DRRestoreFailed, err.Error()
 	}
+	if d.Engine == "oracle" {
+		child := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + OracleRestoreWorkflowID(d.Name),
+			TaskQueue:  activities.WorkflowQueue,
+		})
+		var res OracleRestoreResult
+		err := workflow.ExecuteChildWorkflow(child, OracleRestoreWorkflow, OracleRestoreRequest{Database: d.Name, Backup: d.BackupID,
+			OracleRestoreInput: activities.OracleRestoreInput{Mode: "replace"}}).Get(ctx, &res)
+		if res.EmergencyBackup != "" {
+			d.EmergencyCopy = "backup " + res.EmergencyBackup
+		}
+		if err != nil {
+			failed(fmt.Errorf("restore: %w", err))
+			return cancelled(ctx, err)
+		}
+		d.Target = "schema " + res.Report.Schema
+		d.Status, d.RestoredAt = DRRestored, workflow.Now(ctx)
+		return nil
+	}
 	var target activities.TargetOutput
 	if err := workflow.ExecuteActivity(r.hostActivity(d.TargetHost, 2*time.Minute, false), sqliteActs.InspectRestoreTarget,
 		activities.TargetInput{Database: d.Name, Target: d.TargetPath}).Get(ctx, &target); err != nil {
@@ -912,6 +978,10 @@ func cancelled(ctx workflow.Context, err error) error {
 func (r *drRun) verify(s int) {
 	futures := make([]workflow.Future, len(r.rep.Databases))
 	for i, d := range r.rep.Databases {
+		if d.Status == DRRestored && d.Engine == "oracle" {
+			futures[i] = workflow.ExecuteActivity(r.oracleActivity(), oracleActs.AssessOracle, activities.AssessInput{Database: d.Name})
+			continue
+		}
 		if d.Status == DRRestored {
 			futures[i] = workflow.ExecuteActivity(r.hostActivity(d.TargetHost, time.Hour, true), sqliteActs.AssessDatabase,
 				activities.AssessInput{Database: d.Name, Path: d.Target})

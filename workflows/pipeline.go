@@ -22,6 +22,8 @@ type PipelineRequest struct {
 	Schedule string `json:"schedule"`
 	Verify   bool   `json:"verify"`
 	Cleanup  bool   `json:"cleanup"`
+	// Engine is "" (SQLite) or oracle.
+	Engine string `json:"engine,omitempty"`
 	// RPO is the most data, in time, the database may lose: the newest
 	// verified backup must never be older. 0 turns the check off.
 	RPO time.Duration `json:"rpo,omitempty"`
@@ -80,7 +82,7 @@ func PipelineWorkflow(ctx workflow.Context, req PipelineRequest) (PipelineResult
 	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 		WorkflowID: BackupWorkflowID(req.Database), TaskQueue: activities.WorkflowQueue,
 		WorkflowExecutionTimeout: 12 * time.Hour,
-	}), BackupWorkflow, BackupRequest{Database: req.Database, Host: req.Host, Type: req.Type, Verify: req.Verify}).Get(ctx, &b)
+	}), BackupWorkflow, BackupRequest{Database: req.Database, Host: req.Host, Type: req.Type, Verify: req.Verify, Engine: req.Engine}).Get(ctx, &b)
 	if err == nil {
 		res.Backup = &b
 		detail := fmt.Sprintf("%s backup %s, %d bytes stored", b.Type, b.BackupID, b.StoredBytes)

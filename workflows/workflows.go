@@ -57,6 +57,7 @@ const (
 var (
 	sqliteActs  *activities.SQLiteActivities
 	storageActs *activities.StorageActivities
+	oracleActs  *activities.OracleActivities
 )
 
 // nonRetryable lists the error types that activities already mark as
@@ -66,7 +67,7 @@ var nonRetryable = []string{
 	activities.ErrTypeBadInput, activities.ErrTypeNoDatabase, activities.ErrTypeNotSQLite,
 	activities.ErrTypeSourceDamaged, activities.ErrTypeCorruptBackup, activities.ErrTypeNotFound,
 	activities.ErrTypeWrongKey, activities.ErrTypeRestoreTarget, activities.ErrTypeUnsupported,
-	activities.ErrTypeTableRefused, activities.ErrTypeLocked,
+	activities.ErrTypeTableRefused, activities.ErrTypeLocked, activities.ErrTypeOracleRefused,
 }
 
 // longActivity is for activities that move a whole database: generous
@@ -128,6 +129,6 @@ func All() []any {
 	return []any{
 		BackupWorkflow, VerifyWorkflow, RestoreWorkflow, RestoreTableWorkflow, ExportWorkflow, ListBackupsWorkflow,
 		ReplicateWorkflow, CleanupWorkflow, CapacityWorkflow, PipelineWorkflow, DisasterRecoveryWorkflow,
-		DrillWorkflow, ListDrillsWorkflow,
+		DrillWorkflow, ListDrillsWorkflow, OracleRestoreWorkflow, RMANBackupWorkflow,
 	}
 }

@@ -1,8 +1,10 @@
-// Package oraclesrc holds the parts of Bulwark's Oracle source that need no live database: the
-// row format of logical table exports, the SQL and PL/SQL text Bulwark sends, the splitting of
-// DBMS_METADATA output into statements, the restore order of schema objects, and the array-bind
-// batches for go-ora. Nothing here opens a connection; see /work/shared/notes/oracle.md for what
-// must still be proven against a real Oracle.
+// Package oraclesrc is Bulwark's Oracle source. One half needs no database and is unit-tested:
+// the row format of logical table exports, the table digest, schema.json, the SQL and PL/SQL text
+// Bulwark sends, the splitting of DBMS_METADATA output into statements, the restore order of
+// schema objects, the conversion of query text back into values and the array-bind batches for
+// go-ora. The other half talks to a live Oracle through go-ora (session.go, export.go,
+// restore.go, datapump.go, rman.go) and is exercised only by integration/oracle_test.go, which
+// needs Docker.
 //
 // # Row format, version 1
 //
@@ -62,10 +64,17 @@
 //
 // # Not yet verified against a live database
 //
-// Everything here is unit-tested only; none of it has met an Oracle server
-// (none can run where it was written). To check first, with go-ora and
-// gvenzl/oracle-free: that array binds accept the sql.Null* slices Batcher
-// produces; that a BINARY_FLOAT NaN binds; that "AT TIME ZONE :zone" takes a
+// None of this has met an Oracle server (none can run where it was written).
+// To check first, with go-ora and gvenzl/oracle-free: that array binds
+// accept the sql.Null* slices Batcher produces and []go_ora.Clob/Blob for
+// LOB columns; that named binds (sql.Named) reach the right placeholders in
+// the catalog queries and PL/SQL blocks; that an empty CLOB fetched inline
+// arrives as "" and not NULL, and whether an empty CLOB or BLOB binds as
+// EMPTY_CLOB()/EMPTY_BLOB() (go-ora v2.9.0 appears to bind a zero-length LOB
+// as NULL: the restore's digest check would then report the table, and
+// empty LOBs need an EMPTY_*() expression in the INSERT); that DBMS_METADATA runs in the pinned session
+// with the transforms set; that a BFILE reads the dump at 0-based offsets;
+// that a BINARY_FLOAT NaN binds; that "AT TIME ZONE :zone" takes a
 // bind; that TO_CHAR(n, 'TM9') and implicit conversion handle NUMBER values
 // of 40 digits and at the ends of the range; that the DBMS_METADATA
 // transform EMIT_SCHEMA exists on the oldest version supported; and that

@@ -312,7 +312,7 @@ BEGIN
   h := DBMS_DATAPUMP.OPEN(operation => 'EXPORT', job_mode => 'SCHEMA', job_name => :job);
   DBMS_DATAPUMP.ADD_FILE(handle => h, filename => :dump_file, directory => :directory,
     filetype => DBMS_DATAPUMP.KU$_FILE_TYPE_DUMP_FILE, reusefile => 1);
-  DBMS_DATAPUMP.ADD_FILE(handle => h, filename => :log_file, directory => :directory,
+  DBMS_DATAPUMP.ADD_FILE(handle => h, filename => :log_file, directory => :log_directory,
     filetype => DBMS_DATAPUMP.KU$_FILE_TYPE_LOG_FILE, reusefile => 1);
   DBMS_DATAPUMP.METADATA_FILTER(handle => h, name => 'SCHEMA_EXPR', value => :schema_expr);
   DBMS_DATAPUMP.SET_PARAMETER(handle => h, name => 'FLASHBACK_SCN', value => TO_NUMBER(:scn));
@@ -322,7 +322,7 @@ BEGIN
 END;`
 	return Statement{SQL: block, Binds: []Bind{
 		{"job", job}, {"dump_file", dumpFile}, {"directory", directory}, {"log_file", logFile},
-		{"schema_expr", "IN ('" + schema + "')"}, {"scn", scn},
+		{"log_directory", directory}, {"schema_expr", "IN ('" + schema + "')"}, {"scn", scn},
 	}}, nil
 }
 

@@ -176,7 +176,7 @@ func TestDataPumpExport(t *testing.T) {
 		}
 	}
 	wantBinds := []Bind{{"job", "BULWARK_EXP_1"}, {"dump_file", "app.dmp"}, {"directory", "DATA_PUMP_DIR"},
-		{"log_file", "app.log"}, {"schema_expr", "IN ('APP')"}, {"scn", "123456789012"}}
+		{"log_file", "app.log"}, {"log_directory", "DATA_PUMP_DIR"}, {"schema_expr", "IN ('APP')"}, {"scn", "123456789012"}}
 	if !reflect.DeepEqual(st.Binds, wantBinds) {
 		t.Errorf("binds = %v", st.Binds)
 	}
