@@ -438,7 +438,12 @@ func (a *OracleActivities) RestoreOracle(ctx context.Context, in OracleRestoreIn
 	if in.Mode == oraclesrc.ModeAppend {
 		done = prog.Done
 	}
+	// What this attempt skips stays recorded, so that a third attempt
+	// skips it too.
 	prog.Done = map[string]int64{}
+	for t, n := range done {
+		prog.Done[t] = n
+	}
 	prog.Phase = "restoring"
 	activity.RecordHeartbeat(ctx, prog)
 	var progMu sync.Mutex
