@@ -12,16 +12,16 @@ import (
 // second, independently of how fast chunks settle: a slow link or a
 // bandwidth limit must not make a live worker look dead, and the heartbeat
 // timeout then only has to detect workers that really are gone.
-type heartbeater struct {
+type heartbeater[T any] struct {
 	mu       sync.Mutex
-	last     Progress
+	last     T
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
 }
 
-func startHeartbeat(ctx context.Context, initial Progress) *heartbeater {
-	h := &heartbeater{last: initial, stop: make(chan struct{}), done: make(chan struct{})}
+func startHeartbeat[T any](ctx context.Context, initial T) *heartbeater[T] {
+	h := &heartbeater[T]{last: initial, stop: make(chan struct{}), done: make(chan struct{})}
 	activity.RecordHeartbeat(ctx, initial)
 	go func() {
 		defer close(h.done)
@@ -41,13 +41,13 @@ func startHeartbeat(ctx context.Context, initial Progress) *heartbeater {
 	return h
 }
 
-func (h *heartbeater) set(p Progress) {
+func (h *heartbeater[T]) set(p T) {
 	h.mu.Lock()
 	h.last = p
 	h.mu.Unlock()
 }
 
-func (h *heartbeater) get() Progress {
+func (h *heartbeater[T]) get() T {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.last
@@ -55,7 +55,7 @@ func (h *heartbeater) get() Progress {
 
 // close stops the ticker; the final progress is left for the caller's
 // result. Calling it again does nothing.
-func (h *heartbeater) close() {
+func (h *heartbeater[T]) close() {
 	h.stopOnce.Do(func() { close(h.stop) })
 	<-h.done
 }

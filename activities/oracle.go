@@ -1,13 +1,14 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"strings"
-	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -416,7 +417,7 @@ func (a *OracleActivities) RestoreOracle(ctx context.Context, in OracleRestoreIn
 		if err != nil {
 			return OracleRestoreOutput{}, fmt.Errorf("Data Pump import: %w", err)
 		}
-		out := OracleRestoreOutput{Schema: firstNonEmpty(target, exp.Schema), Duration: Duration(time.Since(start))}
+		out := OracleRestoreOutput{Schema: cmp.Or(target, exp.Schema), Duration: Duration(time.Since(start))}
 		out.Warnings = append(out.Warnings, fmt.Sprintf("Data Pump job %s imported %d bytes of dump", res.Job, res.Bytes))
 		return out, nil
 	}
@@ -445,32 +446,13 @@ func (a *OracleActivities) RestoreOracle(ctx context.Context, in OracleRestoreIn
 		prog.Done[t] = n
 	}
 	prog.Phase = "restoring"
-	activity.RecordHeartbeat(ctx, prog)
-	var progMu sync.Mutex
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				progMu.Lock()
-				activity.RecordHeartbeat(ctx, prog)
-				progMu.Unlock()
-			}
-		}
-	}()
+	hb := startHeartbeat(ctx, prog)
+	defer hb.close()
 	rep, err := oraclesrc.Restore(ctx, db, exp, logicalSource{lf}, oraclesrc.RestoreOptions{
 		TargetSchema: target, Tables: tables, Mode: mode, NewName: in.NewName, Done: done,
 		Progress: func(table string, rows int64) {
-			progMu.Lock()
 			prog.Done[table] = rows
-			progMu.Unlock()
+			hb.set(oracleRestoreProgress{Phase: prog.Phase, Done: maps.Clone(prog.Done)})
 		},
 	})
 	if rep == nil {
@@ -484,15 +466,6 @@ func (a *OracleActivities) RestoreOracle(ctx context.Context, in OracleRestoreIn
 		return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeCheckFailed, err, out)
 	}
 	return out, nil
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // RMANInput asks for an RMAN incremental backup on the database host.

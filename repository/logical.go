@@ -174,21 +174,21 @@ func (l *LogicalBackup) Commit(m *Manifest) (string, int64, error) {
 	m.BackupID, m.Database.Name, m.Database.Engine = l.backupID, l.database, EngineOracle
 	m.Type, m.Key = BackupFull, l.env
 	var stored int64
-	h := sha256.New()
+	exports := map[string][]ExportFile{}
 	for _, kind := range m.Logical.Exports {
 		files := l.files[kind]
 		sort.Slice(files, func(i, j int) bool { return files[i].Name < files[j].Name })
 		if err := WriteExportManifest(l.ctx, l.bucket, l.key, l.database, ExportManifest{BackupID: l.backupID, Kind: kind, Files: files}); err != nil {
 			return "", 0, fmt.Errorf("store export manifest %s: %w", kind, err)
 		}
+		exports[kind] = files
 		for _, f := range files {
-			fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s\n", kind, f.Name, f.Bytes, f.SHA256)
 			for _, p := range f.Parts {
 				stored += p.StoredBytes
 			}
 		}
 	}
-	m.ImageHash = hex.EncodeToString(h.Sum(nil))
+	m.ImageHash = contentsHash(m.Logical.Exports, exports)
 	m.StoredBytes = stored
 	history, err := AuthenticHistoryLinkFor(l.ctx, l.bucket, l.keeper, l.database)
 	if err != nil {
@@ -199,6 +199,19 @@ func (l *LogicalBackup) Commit(m *Manifest) (string, int64, error) {
 		return "", 0, err
 	}
 	return ManifestKey(l.database, l.backupID), stored, nil
+}
+
+// contentsHash is a logical backup's image hash: the SHA-256 of its export
+// manifests' file lists (kind, name, size and SHA-256 of each file), in the
+// order of kinds.
+func contentsHash(kinds []string, files map[string][]ExportFile) string {
+	h := sha256.New()
+	for _, kind := range kinds {
+		for _, f := range files[kind] {
+			fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s\n", kind, f.Name, f.Bytes, f.SHA256)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // LogicalFiles opens a logical backup's files for reading: each file is
@@ -223,18 +236,16 @@ func OpenLogical(ctx context.Context, bucket *blob.Bucket, keeper SecretsKeeper,
 		return nil, err
 	}
 	lf := &LogicalFiles{ctx: ctx, bucket: bucket, key: key, m: m, manifest: map[string]*ExportManifest{}}
-	h := sha256.New()
+	exports := map[string][]ExportFile{}
 	for _, kind := range m.Logical.Exports {
 		em, err := ReadExportManifest(ctx, bucket, key, m.Database.Name, m.BackupID, kind)
 		if err != nil {
 			return nil, fmt.Errorf("backup %s: %w", m.BackupID, err)
 		}
 		lf.manifest[kind] = em
-		for _, f := range em.Files {
-			fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s\n", kind, f.Name, f.Bytes, f.SHA256)
-		}
+		exports[kind] = em.Files
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != m.ImageHash {
+	if got := contentsHash(m.Logical.Exports, exports); got != m.ImageHash {
 		return nil, fmt.Errorf("%w: backup %s: its export manifests hash to %s, the manifest says %s", ErrCorrupt, m.BackupID, got, m.ImageHash)
 	}
 	return lf, nil

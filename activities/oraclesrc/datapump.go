@@ -31,22 +31,12 @@ var TableExistsActions = []string{"SKIP", "APPEND", "TRUNCATE", "REPLACE"}
 // tableExists deciding what happens to tables that exist. It starts the job and detaches; poll
 // by job name as for the export.
 func DataPumpImport(job, schema, remapTo, directory, dumpFile, logFile, tableExists string, tables []string) (Statement, error) {
-	for _, n := range []string{job, schema, directory} {
-		if _, err := QuoteIdent(n); err != nil {
-			return Statement{}, err
-		}
-		if strings.ContainsAny(n, "'") {
-			return Statement{}, fmt.Errorf("%w: %q contains a quote", ErrIdentifier, n)
-		}
+	if err := checkDataPumpNames(job, schema, directory, dumpFile, logFile); err != nil {
+		return Statement{}, err
 	}
 	if remapTo != "" {
 		if _, err := QuoteIdent(remapTo); err != nil || strings.ContainsAny(remapTo, "'") {
 			return Statement{}, fmt.Errorf("%w: remap target %q", ErrIdentifier, remapTo)
-		}
-	}
-	for _, f := range []string{dumpFile, logFile} {
-		if f == "" || strings.ContainsAny(f, "/\\'\"\x00") || len(f) > 255 {
-			return Statement{}, fmt.Errorf("bad data pump file name %q", f)
 		}
 	}
 	valid := false

@@ -80,11 +80,11 @@ func fakeRMAN(t *testing.T, output string, code int) (dir string) {
 		t.Skip("the fake rman is a shell script")
 	}
 	if _, err := os.Stat("/bin/sh"); err != nil {
-		t.Skip("no /bin/sh")
+		t.Fatal("the fake rman needs /bin/sh:", err)
 	}
 	cat, err := exec.LookPath("cat")
 	if err != nil {
-		t.Skip("no cat program")
+		t.Fatal("the fake rman needs cat:", err)
 	}
 	dir = t.TempDir()
 	// Absolute paths and builtins only: the tests run it with a PATH that holds nothing else.
@@ -196,7 +196,7 @@ func TestRunRMANContext(t *testing.T) {
 	dir := t.TempDir()
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
-		t.Skip("no sleep program")
+		t.Fatal("the fake rman needs sleep:", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "rman"), []byte("#!/bin/sh\nexec "+sleep+" 30\n"), 0o755); err != nil {
 		t.Fatal(err)

@@ -290,18 +290,8 @@ func InsertSQL(schema, table string, cols []Column) (string, error) {
 // job name. The schema list is a bound value, never SQL text: Data Pump parses it itself, so the
 // name is checked to hold no quote. PARALLEL stays 1 (Oracle Free has two cores).
 func DataPumpExport(job, schema, directory, dumpFile, logFile, scn string) (Statement, error) {
-	for _, n := range []string{job, schema, directory} {
-		if _, err := QuoteIdent(n); err != nil {
-			return Statement{}, err
-		}
-		if strings.ContainsAny(n, "'") {
-			return Statement{}, fmt.Errorf("%w: %q contains a quote", ErrIdentifier, n)
-		}
-	}
-	for _, f := range []string{dumpFile, logFile} {
-		if f == "" || strings.ContainsAny(f, "/\\'\"\x00") || len(f) > 255 {
-			return Statement{}, fmt.Errorf("bad data pump file name %q", f)
-		}
+	if err := checkDataPumpNames(job, schema, directory, dumpFile, logFile); err != nil {
+		return Statement{}, err
 	}
 	if cs, err := CanonicalNumber(scn); err != nil || cs != scn || strings.ContainsAny(scn, "-.") || scn == "0" {
 		return Statement{}, fmt.Errorf("bad scn %q", scn)
@@ -324,6 +314,26 @@ END;`
 		{"job", job}, {"dump_file", dumpFile}, {"directory", directory}, {"log_file", logFile},
 		{"log_directory", directory}, {"schema_expr", "IN ('" + schema + "')"}, {"scn", scn},
 	}}, nil
+}
+
+// checkDataPumpNames checks what a Data Pump block takes as text: Data Pump
+// parses the names itself, so none may hold a quote, and file names are
+// plain names in the directory.
+func checkDataPumpNames(job, schema, directory, dumpFile, logFile string) error {
+	for _, n := range []string{job, schema, directory} {
+		if _, err := QuoteIdent(n); err != nil {
+			return err
+		}
+		if strings.ContainsAny(n, "'") {
+			return fmt.Errorf("%w: %q contains a quote", ErrIdentifier, n)
+		}
+	}
+	for _, f := range []string{dumpFile, logFile} {
+		if f == "" || strings.ContainsAny(f, "/\\'\"\x00") || len(f) > 255 {
+			return fmt.Errorf("bad data pump file name %q", f)
+		}
+	}
+	return nil
 }
 
 // RestartSequence returns the DDL that moves a sequence so its next value is next.
